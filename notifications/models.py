@@ -1,0 +1,195 @@
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from components.models import Component, ComponentStatusChange
+from incidents.models import Incident, IncidentUpdate
+from statuspage.ids import PublicIdModel
+from statuspage.models import Page
+
+
+class SubscriberMode(models.TextChoices):
+    EMAIL = "email", "Email"
+    WEBHOOK = "webhook", "Webhook"
+    SMS = "sms", "SMS"
+    SLACK = "slack", "Slack"
+    TEAMS = "teams", "Teams"
+    INTEGRATION_PARTNER = "integration_partner", "Integration partner"
+
+
+class SubscriberState(models.TextChoices):
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
+    ACTIVE = "active", "Active"
+    QUARANTINED = "quarantined", "Quarantined"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+
+
+def new_subscriber_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Subscriber(PublicIdModel):
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="subscribers")
+    mode = models.CharField(max_length=32, choices=SubscriberMode.choices, default=SubscriberMode.EMAIL)
+    state = models.CharField(max_length=16, choices=SubscriberState.choices, default=SubscriberState.UNCONFIRMED)
+    email = models.EmailField(blank=True, default="")
+    endpoint = models.URLField(max_length=2000, blank=True, default="")
+    phone_number = models.CharField(max_length=32, blank=True, default="")
+    phone_country = models.CharField(max_length=2, blank=True, default="")
+    # Set: only updates of this one incident, until it resolves.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="subscribers"
+    )
+    # Empty: every component of the page.
+    components = models.ManyToManyField(Component, related_name="subscribers", blank=True)
+    skip_confirmation_notification = models.BooleanField(default=False)
+    # The secret in confirm and unsubscribe links.
+    token = models.CharField(max_length=64, unique=True, default=new_subscriber_token, editable=False)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    quarantined_at = models.DateTimeField(null=True, blank=True)
+    purge_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            *PublicIdModel.Meta.constraints,
+            models.CheckConstraint(condition=models.Q(mode__in=SubscriberMode.values), name="subscriber_mode_valid"),
+            models.CheckConstraint(
+                condition=models.Q(state__in=SubscriberState.values), name="subscriber_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(mode="email") | ~models.Q(email=""), name="subscriber_email_has_address"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(mode="webhook") | ~models.Q(endpoint=""), name="subscriber_webhook_has_endpoint"
+            ),
+            # One live page-wide subscription per address; an incident subscription is separate.
+            models.UniqueConstraint(
+                "page",
+                "mode",
+                "email",
+                "endpoint",
+                name="subscriber_page_live_unique",
+                condition=models.Q(incident__isnull=True) & ~models.Q(state="unsubscribed"),
+            ),
+            models.UniqueConstraint(
+                "incident",
+                "mode",
+                "email",
+                "endpoint",
+                name="subscriber_incident_live_unique",
+                condition=models.Q(incident__isnull=False) & ~models.Q(state="unsubscribed"),
+            ),
+        ]
+        indexes = [models.Index(fields=["page", "state"], name="subscriber_page_state")]
+
+    def __str__(self) -> str:
+        return self.email or self.endpoint or self.phone_number or self.pk
+
+
+class NotificationKind(models.TextChoices):
+    INCIDENT_UPDATE = "incident_update", "Incident update"
+    POSTMORTEM = "postmortem", "Postmortem published"
+    COMPONENT_UPDATE = "component_update", "Component status change"
+
+
+class Notification(models.Model):
+    """The transactional outbox: one row per notifiable event, written in the same transaction as the event.
+
+    Workers fan a notification out into `Delivery` rows; until `fanned_out_at` is set, the sweeper
+    re-enqueues it, so a lost broker message loses nothing.
+    """
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    incident_update = models.ForeignKey(
+        IncidentUpdate, on_delete=models.CASCADE, null=True, blank=True, related_name="notifications"
+    )
+    component_status_change = models.ForeignKey(
+        ComponentStatusChange, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=NotificationKind.values), name="notification_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="incident_update", incident_update__isnull=False, incident__isnull=False)
+                    | models.Q(kind="postmortem", incident__isnull=False)
+                    | models.Q(kind="component_update", component_status_change__isnull=False)
+                ),
+                name="notification_has_subject",
+            ),
+            # An event is announced once.
+            models.UniqueConstraint(
+                fields=["incident_update"],
+                condition=models.Q(kind="incident_update"),
+                name="notification_once_per_update",
+            ),
+            models.UniqueConstraint(
+                fields=["incident"], condition=models.Q(kind="postmortem"), name="notification_once_per_postmortem"
+            ),
+            models.UniqueConstraint(
+                fields=["component_status_change"],
+                condition=models.Q(kind="component_update"),
+                name="notification_once_per_component_change",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"], condition=models.Q(fanned_out_at__isnull=True), name="notification_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Delivery(models.Model):
+    """One message to one subscriber. The (notification, subscriber) pair is unique: sent at most once."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "subscriber"], name="delivery_once_per_subscriber"),
+            models.CheckConstraint(condition=models.Q(status__in=DeliveryStatus.values), name="delivery_status_valid"),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False), name="delivery_sent_has_time"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "sending"]),
+                name="delivery_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Delivery #{self.pk} ({self.status})"
