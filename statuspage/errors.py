@@ -1,0 +1,29 @@
+"""Domain errors raised by services; views and forms turn them into a 4xx naming the field."""
+
+
+class ServiceError(Exception):
+    """Bad input to a service: nothing was written (the service's transaction rolled back)."""
+
+    status_code = 422
+    error = "validation_failed"
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def as_dict(self) -> dict:
+        body = {"error": self.error, "message": self.message}
+        if self.field:
+            body["field"] = self.field
+        return body
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    error = "not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    error = "conflict"
