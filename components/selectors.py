@@ -110,3 +110,16 @@ def component_status_at(component: Component, at: datetime) -> str:
         .first()
     )
     return interval.status if interval is not None else ComponentStatus.OPERATIONAL
+
+
+def page_status(page) -> Rollup:
+    """The page's roll-up: its components, lifted by unresolved incidents and maintenances in progress."""
+    from incidents.models import ACTIVE_MAINTENANCE_STATUSES, UNRESOLVED_STATUSES, Incident, IncidentKind
+
+    statuses = list(Component.objects.filter(page=page).values_list("status", flat=True))
+    open_incidents = Incident.objects.filter(page=page).filter(
+        Q(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
+        | Q(kind=IncidentKind.SCHEDULED, status__in=ACTIVE_MAINTENANCE_STATUSES)
+    )
+    impacts = [override or computed for override, computed in open_incidents.values_list("impact_override", "computed_impact")]
+    return page_rollup(statuses, impacts)
