@@ -93,7 +93,7 @@ def component_create(
 
 
 def _lock(component: Component) -> Component:
-    return Component.objects.select_for_update().select_related("page", "group").get(pk=component.pk)
+    return Component.objects.select_for_update(of=("self",)).select_related("page", "group").get(pk=component.pk)
 
 
 @transaction.atomic

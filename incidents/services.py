@@ -243,7 +243,7 @@ def incident_create(
 
 
 def _lock_incident(incident: Incident) -> Incident:
-    return Incident.objects.select_for_update().select_related("page").get(pk=incident.pk)
+    return Incident.objects.select_for_update(of=("self",)).select_related("page").get(pk=incident.pk)
 
 
 @transaction.atomic
@@ -346,7 +346,7 @@ def incident_update_edit(
     deliver_notifications: bool | _Unset = UNSET,
 ) -> IncidentUpdate:
     """Correct an update's text or time silently: nothing is sent again."""
-    locked = IncidentUpdate.objects.select_for_update().select_related("incident__page").get(pk=update.pk)
+    locked = IncidentUpdate.objects.select_for_update(of=("self",)).select_related("incident__page").get(pk=update.pk)
     if not isinstance(body, _Unset):
         locked.body = _validate_body(body)
     if not isinstance(display_at, _Unset):
