@@ -218,3 +218,46 @@ def _merge_neighbours(component: Component, *, around: Iterable[datetime]) -> No
             after.delete()
             before.ended_at = new_end
             before.save(update_fields=["ended_at"])
+
+
+@transaction.atomic
+def component_delete(*, component: Component) -> None:
+    page = component.page
+    Component.objects.filter(pk=component.pk).delete()
+    page.touch()
+
+
+@transaction.atomic
+def component_group_update(
+    *, group: ComponentGroup, name: str | None = None, description: str | None = None,
+    components: list[Component] | None = None, position: int | None = None,
+) -> ComponentGroup:
+    """Rename or describe a group; `components` (when given) becomes its exact membership, in that order."""
+    locked = ComponentGroup.objects.select_for_update().select_related("page").get(pk=group.pk)
+    if name is not None:
+        locked.name = _validate_name(name)
+    if description is not None:
+        locked.description = description
+    if position is not None:
+        locked.position = position
+    if components is not None:
+        if not components:
+            raise ServiceError("A group needs at least one component.", field="components")
+        if any(c.page_id != locked.page_id for c in components):
+            raise ServiceError("A component belongs to another page.", field="components")
+        Component.objects.filter(group=locked).exclude(pk__in=[c.pk for c in components]).update(group=None)
+        for index, component in enumerate(components, start=1):
+            Component.objects.filter(pk=component.pk).update(group=locked, position=index)
+    locked.updated_at = timezone.now()
+    locked.save()
+    locked.page.touch()
+    return locked
+
+
+@transaction.atomic
+def component_group_delete(*, group: ComponentGroup) -> None:
+    """Delete a group; its components stay on the page, ungrouped."""
+    page = group.page
+    Component.objects.filter(group=group).update(group=None)
+    ComponentGroup.objects.filter(pk=group.pk).delete()
+    page.touch()

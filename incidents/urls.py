@@ -1,11 +1,25 @@
 """Public URLs of a page. The page comes from the host or `?page=`, never from the path."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from . import views
+from . import public_api, views
+
+# `.json` is how Statuspage names v2 endpoints; the bare path is accepted too.
+api_v2 = [
+    ("summary", public_api.summary),
+    ("status", public_api.status),
+    ("components", public_api.components),
+    ("incidents", public_api.incidents),
+    ("incidents/unresolved", public_api.incidents_unresolved),
+    ("scheduled-maintenances", public_api.scheduled_maintenances),
+    ("scheduled-maintenances/upcoming", public_api.scheduled_maintenances_upcoming),
+    ("scheduled-maintenances/active", public_api.scheduled_maintenances_active),
+]
 
 urlpatterns = [
     path("", views.index, name="public-index"),
     path("history", views.history, name="public-history"),
     path("incidents/<str:incident_id>", views.incident_detail, name="public-incident"),
+    *(re_path(rf"^api/v2/{name}(?:\.json)?$", view, name=f"v2-{name.replace('/', '-')}") for name, view in api_v2),
+    re_path(r"^api/v2/.*$", public_api.not_found),
 ]

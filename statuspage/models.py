@@ -177,3 +177,20 @@ class ApiKey(models.Model):
     def set_key(self, key: str) -> None:
         self.prefix = key[: self.PREFIX_LENGTH]
         self.key_hash = hash_api_key(key)
+
+
+class IdempotencyRecord(models.Model):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed to retries of it."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    body = models.JSONField(null=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "key"], name="idempotency_key_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status_code})"

@@ -3,5 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("v1/", include("statuspage.api_urls")),
     path("", include("incidents.urls")),
 ]

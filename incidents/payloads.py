@@ -1,0 +1,226 @@
+"""Statuspage's JSON objects, built from prefetched rows (reference §1.3–§1.6, §2.3, §3.2).
+
+Key order follows real payloads. Timestamps are UTC; `null` is never `""`. The functions read only what
+the caller prefetched (see incidents.selectors.incidents_for_payload), so they issue no queries.
+"""
+
+from components.models import Component, ComponentGroup
+from statuspage.formats import iso_date, iso_ms, iso_s
+from statuspage.models import Page
+
+from .models import Incident, IncidentUpdate
+
+COMPONENT_SEVERITY = {
+    "operational": 0,
+    "under_maintenance": 1,
+    "degraded_performance": 2,
+    "partial_outage": 3,
+    "major_outage": 4,
+}
+
+
+def page_v2(page: Page, base_url: str) -> dict:
+    return {
+        "id": page.pk,
+        "name": page.name,
+        "url": base_url,
+        "time_zone": page.time_zone,
+        "updated_at": iso_ms(page.updated_at),
+    }
+
+
+def component_v2(component: Component) -> dict:
+    return {
+        "id": component.pk,
+        "name": component.name,
+        "status": component.status,
+        "created_at": iso_ms(component.created_at),
+        "updated_at": iso_ms(component.updated_at),
+        "position": component.position,
+        "description": component.description or None,
+        "showcase": component.showcase,
+        "start_date": iso_date(component.start_date),
+        "group_id": component.group_id,
+        "page_id": component.page_id,
+        "group": False,
+        "only_show_if_degraded": component.only_show_if_degraded,
+    }
+
+
+def group_v2(group: ComponentGroup, children: list[Component]) -> dict:
+    """A group is a component object with `group: true` and its children's ids; its status is the worst child's."""
+    status = max((c.status for c in children), key=COMPONENT_SEVERITY.__getitem__, default="operational")
+    return {
+        "id": group.pk,
+        "name": group.name,
+        "status": status,
+        "created_at": iso_ms(group.created_at),
+        "updated_at": iso_ms(max([group.updated_at, *(c.updated_at for c in children)])),
+        "position": group.position,
+        "description": group.description or None,
+        "showcase": False,
+        "start_date": None,
+        "group_id": None,
+        "page_id": group.page_id,
+        "group": True,
+        "only_show_if_degraded": False,
+        "components": [c.pk for c in children],
+    }
+
+
+def components_v2(groups: list[ComponentGroup], components: list[Component]) -> list[dict]:
+    """All components flat, in page order: each top-level item, a group followed by its children."""
+    children: dict[str, list[Component]] = {g.pk: [] for g in groups}
+    top: list[tuple[int, int, object]] = []
+    for component in components:
+        if component.group_id in children:
+            children[component.group_id].append(component)
+        else:
+            top.append((component.position, 1, component))
+    top.extend((g.position, 0, g) for g in groups)
+    out = []
+    for _, _, item in sorted(top, key=lambda t: (t[0], t[1], t[2].created_at)):
+        if isinstance(item, ComponentGroup):
+            kids = sorted(children[item.pk], key=lambda c: (c.position, c.created_at))
+            out.append(group_v2(item, kids))
+            out.extend(component_v2(c) for c in kids)
+        else:
+            out.append(component_v2(item))
+    return out
+
+
+def affected_components_v2(update: IncidentUpdate) -> list[dict] | None:
+    rows = list(update.affected_components.all())
+    if not rows:
+        return None
+    return [
+        {
+            "code": row.component_id,
+            "name": row.component.display_name,
+            "old_status": row.old_status,
+            "new_status": row.new_status,
+        }
+        for row in rows
+    ]
+
+
+def incident_update_v2(update: IncidentUpdate) -> dict:
+    return {
+        "id": update.pk,
+        "status": update.status,
+        "body": update.body,
+        "incident_id": update.incident_id,
+        "created_at": iso_ms(update.created_at),
+        "updated_at": iso_ms(update.updated_at),
+        "display_at": iso_ms(update.display_at),
+        "affected_components": affected_components_v2(update),
+        "deliver_notifications": update.deliver_notifications,
+        "custom_tweet": update.custom_tweet,
+        "tweet_id": None,
+    }
+
+
+def shortlink(incident: Incident, base_url: str) -> str:
+    return f"{base_url}/incidents/{incident.pk}"
+
+
+def incident_v2(incident: Incident, base_url: str) -> dict:
+    """An incident or scheduled maintenance as v2 shows it: the `postmortem` status once one is published."""
+    body = {
+        "id": incident.pk,
+        "name": incident.name,
+        "status": incident.status,
+        "created_at": iso_ms(incident.created_at),
+        "updated_at": iso_ms(incident.updated_at),
+        "monitoring_at": iso_ms(incident.monitoring_at),
+        "resolved_at": iso_ms(incident.resolved_at),
+        "impact": incident.impact,
+        "shortlink": shortlink(incident, base_url),
+        "started_at": iso_ms(incident.started_at),
+        "page_id": incident.page_id,
+    }
+    if incident.is_maintenance:
+        body["scheduled_for"] = iso_ms(incident.scheduled_for)
+        body["scheduled_until"] = iso_ms(incident.scheduled_until)
+    body["incident_updates"] = [incident_update_v2(u) for u in _updates_newest_first(incident)]
+    body["components"] = [component_v2(c) for c in incident.components.all()]
+    body["reminder_intervals"] = incident.reminder_intervals
+    return body
+
+
+def _updates_newest_first(incident: Incident) -> list[IncidentUpdate]:
+    return sorted(incident.updates.all(), key=lambda u: (u.display_at, u.created_at), reverse=True)
+
+
+def incident_update_v1(update: IncidentUpdate) -> dict:
+    return {
+        "id": update.pk,
+        "incident_id": update.incident_id,
+        "affected_components": affected_components_v2(update),
+        "body": update.body,
+        "created_at": iso_ms(update.created_at),
+        "custom_tweet": update.custom_tweet,
+        "deliver_notifications": update.deliver_notifications,
+        "display_at": iso_ms(update.display_at),
+        "status": update.status,
+        "tweet_id": None,
+        "twitter_updated_at": None,
+        "updated_at": iso_ms(update.updated_at),
+        "wants_twitter_update": update.wants_twitter_update,
+    }
+
+
+def component_v1(component: Component) -> dict:
+    return {**component_v2(component), "created_at": iso_s(component.created_at),
+            "updated_at": iso_s(component.updated_at), "automation_email": None}
+
+
+def incident_v1(incident: Incident, base_url: str) -> dict:
+    """The full v1 incident object: what the management API returns and webhooks send."""
+    postmortem = getattr(incident, "postmortem", None) if _has_postmortem(incident) else None
+    published = postmortem is not None and postmortem.published_at is not None
+    return {
+        "id": incident.pk,
+        "components": [component_v1(c) for c in incident.components.all()],
+        "created_at": iso_s(incident.created_at),
+        "impact": incident.impact,
+        "impact_override": incident.impact_override,
+        "incident_updates": [incident_update_v1(u) for u in _updates_newest_first(incident)],
+        "metadata": incident.metadata or {},
+        "monitoring_at": iso_s(incident.monitoring_at),
+        "name": incident.name,
+        "page_id": incident.page_id,
+        "organization_id": incident.page_id,
+        "backfilled": incident.backfilled,
+        "postmortem_body": postmortem.body if published else None,
+        "postmortem_body_last_updated_at": iso_s(postmortem.body_updated_at) if published else None,
+        "postmortem_ignored": bool(postmortem and postmortem.ignored),
+        "postmortem_notified_subscribers": bool(postmortem and postmortem.notified_subscribers_at),
+        "postmortem_notified_twitter": False,
+        "postmortem_published_at": iso_s(postmortem.published_at) if published else None,
+        "resolved_at": iso_s(incident.resolved_at),
+        "scheduled_auto_completed": incident.scheduled_auto_completed,
+        "scheduled_auto_in_progress": incident.scheduled_auto_in_progress,
+        "scheduled_auto_transition": incident.scheduled_auto_in_progress,
+        "scheduled_for": iso_s(incident.scheduled_for),
+        "auto_transition_deliver_notifications_at_end": incident.auto_transition_deliver_notifications_at_end,
+        "auto_transition_deliver_notifications_at_start": incident.auto_transition_deliver_notifications_at_start,
+        "auto_transition_to_maintenance_state": incident.auto_transition_to_maintenance_state,
+        "auto_transition_to_operational_state": incident.auto_transition_to_operational_state,
+        "scheduled_remind_prior": incident.scheduled_remind_prior,
+        "scheduled_reminded_at": iso_s(incident.scheduled_reminded_at),
+        "scheduled_until": iso_s(incident.scheduled_until),
+        "shortlink": shortlink(incident, base_url),
+        "started_at": iso_s(incident.started_at),
+        "status": incident.status,
+        "updated_at": iso_s(incident.updated_at),
+        "reminder_intervals": incident.reminder_intervals,
+    }
+
+
+def _has_postmortem(incident: Incident) -> bool:
+    try:
+        incident.postmortem  # noqa: B018 - a reverse one-to-one raises when absent
+    except Incident.postmortem.RelatedObjectDoesNotExist:
+        return False
+    return True

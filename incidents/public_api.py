@@ -1,0 +1,155 @@
+"""Public Status API v2 (reference §1): read-only, anonymous, cacheable, routed by host."""
+
+import functools
+import hashlib
+import json
+
+from django.db.models import Prefetch, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+
+from components.models import Component, ComponentGroup
+from components.selectors import page_status
+from statuspage.selectors import page_for_request
+
+from .models import (
+    ACTIVE_MAINTENANCE_STATUSES,
+    UNRESOLVED_STATUSES,
+    AffectedComponent,
+    Incident,
+    IncidentKind,
+    IncidentUpdate,
+)
+from .payloads import components_v2, incident_v2, page_v2
+
+RECENT_LIMIT = 50
+CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
+
+
+def incidents_for_payload(queryset):
+    """Incidents with everything `incident_v2`/`incident_v1` read, in a fixed number of queries."""
+    return queryset.select_related("page").prefetch_related(
+        Prefetch("components", queryset=Component.objects.select_related("group")),
+        Prefetch(
+            "updates",
+            queryset=IncidentUpdate.objects.prefetch_related(
+                Prefetch("affected_components", queryset=AffectedComponent.objects.select_related("component__group"))
+            ),
+        ),
+    )
+
+
+def json_response(request: HttpRequest, body: dict) -> HttpResponse:
+    """JSON with CORS for widgets, an ETag (304 on a match) and a short shared-cache lifetime."""
+    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
+    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response: HttpResponse = HttpResponseNotModified()
+    else:
+        response = HttpResponse(content, content_type="application/json; charset=utf-8")
+    response["ETag"] = etag
+    response["Cache-Control"] = CACHE_CONTROL
+    response["Access-Control-Allow-Origin"] = "*"
+    response["Vary"] = "Host"
+    return response
+
+
+def v2_endpoint(view):
+    """GET only; every error is JSON (clients fail on HTML), with CORS so widgets can read it."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.method == "OPTIONS":
+            response = HttpResponse(status=204)
+            response["Access-Control-Allow-Origin"] = "*"
+            response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
+            response["Access-Control-Allow-Headers"] = "If-None-Match, Content-Type"
+            response["Access-Control-Max-Age"] = "86400"
+            return response
+        if request.method not in ("GET", "HEAD"):
+            response = _error(405, "method_not_allowed", f"{request.method} is not allowed here.")
+            response["Allow"] = "GET, HEAD, OPTIONS"
+            return response
+        try:
+            return view(request, *args, **kwargs)
+        except Http404 as exc:
+            return _error(404, "not_found", str(exc) or "Not found.")
+
+    return wrapper
+
+
+@v2_endpoint
+def not_found(request: HttpRequest) -> HttpResponse:
+    raise Http404("No such endpoint.")
+
+
+def _error(status_code: int, error: str, message: str) -> HttpResponse:
+    response = JsonResponse({"error": error, "message": message}, status=status_code)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def _context(request: HttpRequest):
+    page = page_for_request(request)
+    base_url = page.public_url(request)
+    return page, base_url, {"page": page_v2(page, base_url)}
+
+
+def _components(page) -> list[dict]:
+    groups = list(ComponentGroup.objects.filter(page=page))
+    components = list(Component.objects.filter(page=page))
+    return components_v2(groups, components)
+
+
+def _incidents(page, base_url: str, condition: Q, limit: int | None = None) -> list[dict]:
+    queryset = incidents_for_payload(Incident.objects.filter(condition, page=page).order_by("-started_at", "-pk"))
+    if limit is not None:
+        queryset = queryset[:limit]
+    return [incident_v2(incident, base_url) for incident in queryset]
+
+
+REALTIME = Q(kind=IncidentKind.REALTIME)
+MAINTENANCE = Q(kind=IncidentKind.SCHEDULED)
+UNRESOLVED = REALTIME & Q(status__in=UNRESOLVED_STATUSES)
+UPCOMING = MAINTENANCE & Q(status="scheduled")
+ACTIVE = MAINTENANCE & Q(status__in=ACTIVE_MAINTENANCE_STATUSES)
+
+
+@v2_endpoint
+def summary(request: HttpRequest) -> HttpResponse:
+    page, base_url, body = _context(request)
+    body["components"] = _components(page)
+    body["incidents"] = _incidents(page, base_url, UNRESOLVED)
+    body["scheduled_maintenances"] = _incidents(page, base_url, UPCOMING | ACTIVE)
+    body["status"] = page_status(page).as_dict()
+    return json_response(request, body)
+
+
+@v2_endpoint
+def status(request: HttpRequest) -> HttpResponse:
+    page, _, body = _context(request)
+    body["status"] = page_status(page).as_dict()
+    return json_response(request, body)
+
+
+@v2_endpoint
+def components(request: HttpRequest) -> HttpResponse:
+    page, _, body = _context(request)
+    body["components"] = _components(page)
+    return json_response(request, body)
+
+
+def _incident_list(condition: Q, key: str, limit: int | None = None):
+    @v2_endpoint
+    def view(request: HttpRequest) -> HttpResponse:
+        page, base_url, body = _context(request)
+        body[key] = _incidents(page, base_url, condition, limit)
+        return json_response(request, body)
+
+    return view
+
+
+incidents = _incident_list(REALTIME, "incidents", RECENT_LIMIT)
+incidents_unresolved = _incident_list(UNRESOLVED, "incidents")
+scheduled_maintenances = _incident_list(MAINTENANCE, "scheduled_maintenances", RECENT_LIMIT)
+scheduled_maintenances_upcoming = _incident_list(UPCOMING, "scheduled_maintenances")
+scheduled_maintenances_active = _incident_list(ACTIVE, "scheduled_maintenances")

@@ -1,0 +1,3 @@
+"""Management API v1 endpoints of this app."""
+
+routes: list = []

@@ -1,0 +1,75 @@
+"""Writes to pages."""
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from .errors import ServiceError
+from .models import SUBDOMAIN_REGEX, Page, validate_time_zone
+
+PAGE_TEXT_FIELDS = {
+    "name": 255,
+    "headline": 255,
+    "page_description": 10000,
+    "notifications_email_footer": 10000,
+}
+PAGE_URL_FIELDS = ("url", "support_url", "logo_url", "favicon_url")
+PAGE_BOOL_FIELDS = (
+    "hidden_from_search",
+    "allow_page_subscribers",
+    "allow_incident_subscribers",
+    "allow_email_subscribers",
+    "allow_sms_subscribers",
+    "allow_webhook_subscribers",
+    "allow_rss_atom_feeds",
+)
+PAGE_CSS_FIELDS = tuple(f.name for f in Page._meta.fields if f.name.startswith("css_"))
+PAGE_WRITABLE = (
+    *PAGE_TEXT_FIELDS, *PAGE_URL_FIELDS, *PAGE_BOOL_FIELDS, *PAGE_CSS_FIELDS,
+    "subdomain", "domain", "time_zone", "notifications_from_email",
+)
+
+
+@transaction.atomic
+def page_update(*, page: Page, **fields) -> Page:
+    """Change a page's settings. Values arrive already typed (str, bool); each is checked here."""
+    locked = Page.objects.select_for_update().get(pk=page.pk)
+    for name, value in fields.items():
+        if name not in PAGE_WRITABLE:
+            raise ServiceError(f"{name!r} is not a writable page field.", field=name)
+        if name in PAGE_TEXT_FIELDS:
+            value = (value or "").strip() if name == "name" else (value or "")
+            if name == "name" and not value:
+                raise ServiceError("A name is required.", field=name)
+            if len(value) > PAGE_TEXT_FIELDS[name]:
+                raise ServiceError(f"Longer than {PAGE_TEXT_FIELDS[name]} characters.", field=name)
+        elif name in PAGE_CSS_FIELDS:
+            value = (value or "").lstrip("#")
+            if not re.fullmatch(r"[0-9a-fA-F]{6}", value):
+                raise ServiceError("Expected six hexadecimal digits, e.g. 1e8542.", field=name)
+        elif name == "subdomain":
+            value = (value or "").lower()
+            if not re.fullmatch(SUBDOMAIN_REGEX, value):
+                raise ServiceError("Lowercase letters, digits and hyphens only.", field=name)
+        elif name == "time_zone":
+            try:
+                validate_time_zone(value)
+            except ValidationError as exc:
+                raise ServiceError(exc.messages[0], field=name) from None
+        elif name in PAGE_URL_FIELDS or name == "domain":
+            value = value or ""
+            if name != "domain" and value and not re.match(r"^https?://", value):
+                raise ServiceError("Expected an http(s) URL.", field=name)
+            if name == "domain" and value and not re.fullmatch(r"[a-z0-9.-]+", value.lower()):
+                raise ServiceError("Expected a host name, e.g. status.example.com.", field=name)
+        setattr(locked, name, value)
+    locked.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError:
+        field = "subdomain" if "subdomain" in fields else "domain"
+        raise ServiceError(f"That {field} is taken by another page.", field=field) from None
+    return locked
