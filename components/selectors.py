@@ -121,5 +121,6 @@ def page_status(page) -> Rollup:
         Q(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
         | Q(kind=IncidentKind.SCHEDULED, status__in=ACTIVE_MAINTENANCE_STATUSES)
     )
-    impacts = [override or computed for override, computed in open_incidents.values_list("impact_override", "computed_impact")]
+    rows = open_incidents.values_list("impact_override", "computed_impact")
+    impacts = [override or computed for override, computed in rows]
     return page_rollup(statuses, impacts)

@@ -1,8 +1,7 @@
 """Writes to incidents, their timeline and postmortems. Each public function is one transaction."""
 
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime, time, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -365,10 +364,10 @@ def incident_update_edit(
 def _as_utc_datetime(value: date | datetime, *, field: str) -> datetime:
     if isinstance(value, datetime):
         if timezone.is_naive(value):
-            return value.replace(tzinfo=dt_timezone.utc)
+            return value.replace(tzinfo=UTC)
         return value
     if isinstance(value, date):
-        return datetime.combine(value, time(0, 0), tzinfo=dt_timezone.utc)
+        return datetime.combine(value, time(0, 0), tzinfo=UTC)
     raise ServiceError("Expected a date or a date and time.", field=field)
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from . import public_api, views
+from . import feeds, public_api, views
 
 # `.json` is how Statuspage names v2 endpoints; the bare path is accepted too.
 api_v2 = [
@@ -17,6 +17,8 @@ api_v2 = [
 ]
 
 urlpatterns = [
+    path("history.atom", feeds.HistoryAtomFeed(), name="public-history-atom"),
+    path("history.rss", feeds.HistoryRssFeed(), name="public-history-rss"),
     path("", views.index, name="public-index"),
     path("history", views.history, name="public-history"),
     path("incidents/<str:incident_id>", views.incident_detail, name="public-incident"),

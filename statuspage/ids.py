@@ -18,6 +18,15 @@ def public_id_number(public_id: str) -> int:
     return int(public_id, 36)
 
 
+def number_to_public_id(number: int) -> str:
+    """The inverse of public_id_number: an integer as a 12-character id (for rows keyed by integers)."""
+    digits = []
+    while number:
+        number, rest = divmod(number, 36)
+        digits.append(ALPHABET[rest])
+    return "".join(reversed(digits)).rjust(LENGTH, "0")
+
+
 class PublicIdModel(models.Model):
     id = models.CharField(primary_key=True, max_length=LENGTH, default=new_public_id, editable=False)
 

@@ -1,0 +1,71 @@
+"""Webhook bodies (reference §3.2): the official samples' keys, plus what real deliveries carry (the superset).
+
+Pure functions of prefetched rows; the delivery worker sends what they return.
+"""
+
+from datetime import datetime
+
+from components.models import Component, ComponentStatusChange
+from components.selectors import Rollup
+from incidents.models import Incident
+from incidents.payloads import component_v2, incident_v1
+from statuspage.formats import iso_ms, iso_s
+from statuspage.ids import number_to_public_id
+from statuspage.models import Page
+
+DOCUMENTATION_URL = "https://help.statuspage.io/knowledge_base/topics/webhook-notifications"
+
+
+def webhook_meta(page: Page, subscriber_token: str, generated_at: datetime, base_url: str) -> dict:
+    return {
+        "unsubscribe": f"{base_url}/?unsubscribe={subscriber_token}",
+        "documentation": DOCUMENTATION_URL,
+        "generated_at": iso_ms(generated_at),
+    }
+
+
+def webhook_page(page: Page, rollup: Rollup) -> dict:
+    """`page.status_indicator` / `status_description` are the page roll-up at send time."""
+    return {"id": page.pk, "status_indicator": rollup.indicator, "status_description": rollup.description}
+
+
+def incident_webhook(
+    *, incident: Incident, rollup: Rollup, subscriber_token: str, generated_at: datetime, base_url: str
+) -> dict:
+    """An incident was created or updated: the full v1 incident object, updates newest first."""
+    return {
+        "meta": webhook_meta(incident.page, subscriber_token, generated_at, base_url),
+        "page": webhook_page(incident.page, rollup),
+        "incident": incident_v1(incident, base_url),
+    }
+
+
+def component_update_webhook(
+    *,
+    change: ComponentStatusChange,
+    old_status: str,
+    component: Component,
+    rollup: Rollup,
+    subscriber_token: str,
+    generated_at: datetime,
+    base_url: str,
+) -> dict:
+    """A component changed status (with or without an incident)."""
+    return {
+        "meta": webhook_meta(component.page, subscriber_token, generated_at, base_url),
+        "page": webhook_page(component.page, rollup),
+        "component_update": {
+            "created_at": iso_s(change.started_at),
+            "new_status": change.status,
+            "old_status": old_status,
+            "id": number_to_public_id(change.pk),
+            "component_id": component.pk,
+            "component_type": "Component",
+            "state": "sn_created",
+        },
+        "component": {
+            **component_v2(component),
+            "created_at": iso_s(component.created_at),
+            "updated_at": iso_s(component.updated_at),
+        },
+    }

@@ -1,0 +1,43 @@
+"""`manage.py createapikey <page> [--name N]`: a management API key for one page.
+
+The plain key is shown once, as the last line of output, so scripts can take it with `tail -n 1`;
+only its hash is stored.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Q
+
+from statuspage.models import ApiKey, Page
+
+
+class Command(BaseCommand):
+    help = "Create a management API key for a page and print the key (last line of output)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("page", help="The page's subdomain or id.")
+        parser.add_argument("--name", default="", help="A label for the key, shown in the admin.")
+
+    def handle(self, *args, page: str, name: str, **options):
+        wanted = page.strip().lower()
+        found = Page.objects.filter(Q(subdomain=wanted) | Q(pk=wanted)).first()
+        if found is None:
+            raise CommandError(f"No page with subdomain or id {page!r}. Pages: {_page_list()}")
+
+        key = ApiKey.generate_key()
+        with transaction.atomic():
+            api_key = ApiKey(name=name.strip())
+            api_key.set_key(key)
+            api_key.save()
+            api_key.pages.add(found)
+
+        self.stdout.write(
+            f"Created API key {api_key.name or '(unnamed)'} ({api_key.prefix}…) for page "
+            f"{found.name} (subdomain {found.subdomain}, id {found.pk}). It is shown only now:"
+        )
+        self.stdout.write(key)
+
+
+def _page_list() -> str:
+    pages = [f"{subdomain} ({pk})" for subdomain, pk in Page.objects.values_list("subdomain", "pk")[:20]]
+    return ", ".join(pages) if pages else "none yet (`manage.py loaddemo` creates one)."
