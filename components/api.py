@@ -257,6 +257,8 @@ def _related_incidents(components, window_start, window_end) -> list[str]:
 
 
 class ComponentUptime(ComponentDetail):
+    http_method_names = ["get", "head", "options"]
+
     def get(self, request, page_id, component_id):
         component = self.get_component()
         start, end = _uptime_range(request, component.page, component.start_date)
@@ -267,6 +269,8 @@ class ComponentUptime(ComponentDetail):
 
 
 class ComponentGroupUptime(ComponentGroupDetail):
+    http_method_names = ["get", "head", "options"]
+
     def get(self, request, page_id, group_id):
         group = self.get_group()
         ((_, kids),) = _groups_with_children(group.page, [group])

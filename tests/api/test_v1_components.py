@@ -203,3 +203,11 @@ def test_idempotency_key_replays_and_conflicts(api, page):
     good = api.post(f"/v1/pages/{page.pk}/components", {"component": {"name": ""}}, format="json",
                     HTTP_IDEMPOTENCY_KEY="k2")
     assert (bad.status_code, good.status_code) == (422, 422)
+
+
+def test_uptime_is_read_only(api, page, component):
+    response = api.patch(f"/v1/pages/{page.pk}/components/{component.pk}/uptime", {"component": {"name": "x"}},
+                         format="json")
+    assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
+    component.refresh_from_db()
+    assert component.name == "API"

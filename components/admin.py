@@ -1,0 +1,167 @@
+from django.contrib import admin, messages
+from django.db import transaction
+from django.utils import timezone
+
+from statuspage.admin import PageScopedAdminMixin, ServiceModelForm
+from statuspage.errors import ServiceError
+
+from .models import Component, ComponentGroup, ComponentStatus
+from .services import component_create, component_group_create, component_set_status, component_update
+
+
+class ComponentForm(ServiceModelForm):
+    service_field_aliases = {"group_id": "group"}
+
+    class Meta:
+        model = Component
+        fields = [
+            "page",
+            "group",
+            "name",
+            "description",
+            "status",
+            "position",
+            "showcase",
+            "only_show_if_degraded",
+            "start_date",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "position" in self.fields:
+            self.fields["position"].required = False
+            self.fields["position"].help_text = "Empty: after the last one."
+
+    def save_via_service(self):
+        data = self.cleaned_data
+        if self.instance._state.adding:
+            return component_create(
+                page=data["page"],
+                name=data["name"],
+                status=data["status"],
+                group=data.get("group"),
+                description=data.get("description", ""),
+                position=data.get("position"),
+                showcase=data.get("showcase", True),
+                only_show_if_degraded=data.get("only_show_if_degraded", False),
+                start_date=data.get("start_date"),
+            )
+        changed = {name: data[name] for name in self.changed_data if name != "page"}
+        if changed.get("position", 0) is None:
+            del changed["position"]
+        return component_update(component=self.instance, **changed)
+
+
+def _status_action(status: ComponentStatus):
+    def action(modeladmin, request, queryset):
+        changed = 0
+        try:
+            with transaction.atomic():
+                for component in queryset:
+                    if component_set_status(component=component, status=status) is not None:
+                        changed += 1
+        except ServiceError as error:
+            modeladmin.message_user(request, error.message, messages.ERROR)
+            return
+        modeladmin.message_user(request, f"{changed} component(s) set to {status.label.lower()}.", messages.SUCCESS)
+
+    action.__name__ = f"set_{status.value}"
+    action.short_description = f"Set {status.label.lower()}"
+    return action
+
+
+@admin.register(Component)
+class ComponentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    form = ComponentForm
+    list_display = ["name", "page", "group", "status", "position"]
+    list_editable = ["status"]
+    list_filter = ["status", "page", "group"]
+    list_select_related = ["page", "group"]
+    search_fields = ["name"]
+    ordering = ["page__name", "position", "created_at"]
+    actions = [_status_action(status) for status in ComponentStatus]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A component does not move between pages; its history stays where it was recorded.
+        return ["page", "created_at", "updated_at"] if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is not None and "group" in form.base_fields:
+            form.base_fields["group"].queryset = ComponentGroup.objects.filter(page=obj.page_id)
+        return form
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(form, ServiceModelForm):
+            return  # The service wrote it while the form was validated.
+        # The changelist's quick status change (list_editable): a status change is history, not an attribute.
+        try:
+            component_set_status(component=obj, status=form.cleaned_data["status"])
+        except ServiceError as error:
+            # The changelist saves every row in one transaction: undo them all rather than half.
+            transaction.set_rollback(True)
+            self.message_user(request, f"{obj}: {error.message} Nothing was changed.", messages.ERROR)
+
+    def delete_model(self, request, obj):
+        # No service deletes components; the page still has to show the change.
+        with transaction.atomic():
+            page = obj.page
+            obj.delete()
+            page.touch()
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for component in queryset.select_related("page"):
+                self.delete_model(request, component)
+
+
+class ComponentGroupForm(ServiceModelForm):
+    class Meta:
+        model = ComponentGroup
+        fields = ["page", "name", "description", "position"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "position" in self.fields:
+            self.fields["position"].required = False
+
+    def save_via_service(self):
+        data = self.cleaned_data
+        if self.instance._state.adding:
+            return component_group_create(
+                page=data["page"], name=data["name"], description=data["description"], position=data["position"]
+            )
+        # No service edits a group: its name, description and position are plain attributes.
+        if not (data.get("name") or "").strip():
+            raise ServiceError("A name is required.", field="name")
+        with transaction.atomic():
+            group = self.instance
+            if data.get("position") is None:
+                group.position = ComponentGroup.objects.get(pk=group.pk).position
+            group.updated_at = timezone.now()
+            group.save()
+            group.page.touch()
+        return group
+
+
+@admin.register(ComponentGroup)
+class ComponentGroupAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    form = ComponentGroupForm
+    list_display = ["name", "page", "position"]
+    list_filter = ["page"]
+    list_select_related = ["page"]
+    search_fields = ["name"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["page"] if obj is not None else []
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            page = obj.page
+            obj.delete()
+            page.touch()
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for group in queryset.select_related("page"):
+                self.delete_model(request, group)

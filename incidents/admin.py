@@ -1,0 +1,340 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.text import Truncator
+
+from statuspage.admin import (
+    PageScopedAdminMixin,
+    ScopedInlineMixin,
+)
+from statuspage.selectors import pages_for_user
+
+from .forms import (
+    IncidentChangeForm,
+    IncidentCreateForm,
+    IncidentPostUpdateForm,
+    IncidentUpdateEditForm,
+    PostmortemForm,
+)
+from .markdown import render_markdown
+from .models import Incident, IncidentStatus, IncidentTemplate, IncidentUpdate, Postmortem
+from .services import DEFAULT_BODIES, postmortem_delete
+
+
+def _affected_summary(update: IncidentUpdate) -> str:
+    return format_html_join(
+        mark_safe("<br>"),
+        "{}: {} → {}",
+        (
+            (affected.component.display_name, affected.get_old_status_display(), affected.get_new_status_display())
+            for affected in update.affected_components.all()
+        ),
+    )
+
+
+class IncidentUpdateInline(ScopedInlineMixin, admin.TabularInline):
+    """The timeline, newest first, read-only: updates are posted with "Post update" and corrected one by one."""
+
+    model = IncidentUpdate
+    verbose_name = "update"
+    verbose_name_plural = "Timeline"
+    fields = ["display_at", "status", "body_excerpt", "components", "deliver_notifications", "edit"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related("affected_components__component__group")
+            .order_by("-display_at", "-created_at")
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Body")
+    def body_excerpt(self, update):
+        return Truncator(update.body).chars(200)
+
+    @admin.display(description="Components")
+    def components(self, update):
+        return _affected_summary(update)
+
+    @admin.display(description="")
+    def edit(self, update):
+        url = reverse("admin:incidents_incidentupdate_change", args=[update.pk])
+        return format_html('<a href="{}">Edit silently</a>', url)
+
+
+@admin.register(Incident)
+class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    form = IncidentChangeForm
+    change_form_template = "admin/incidents/incident/change_form.html"
+    list_display = ["name", "page", "kind", "status", "impact_display", "started_at", "resolved_at"]
+    list_filter = ["kind", "status", "page"]
+    list_select_related = ["page"]
+    search_fields = ["name", "id"]
+    date_hierarchy = "started_at"
+    inlines = [IncidentUpdateInline]
+    readonly_fields = [
+        "id",
+        "page",
+        "kind",
+        "status",
+        "computed_impact",
+        "affected_components",
+        "started_at",
+        "monitoring_at",
+        "resolved_at",
+        "backfilled",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="Impact", ordering="computed_impact")
+    def impact_display(self, incident):
+        return incident.get_impact_override_display() if incident.impact_override else incident.computed_impact
+
+    @admin.display(description="Affected components")
+    def affected_components(self, incident):
+        return (
+            ", ".join(
+                f"{component.display_name} ({component.get_status_display().lower()})"
+                for component in incident.components.select_related("group")
+            )
+            or "—"
+        )
+
+    def get_fields(self, request, obj=None):
+        fields = ["id", "page", "kind", "name", "status", "computed_impact", "impact_override", "affected_components"]
+        if obj is not None and obj.is_maintenance:
+            fields += ["scheduled_for", "scheduled_until"]
+        return [*fields, "started_at", "monitoring_at", "resolved_at", "backfilled", "metadata"]
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/post-update/",
+                self.admin_site.admin_view(self.post_update_view),
+                name="{}_{}_post_update".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def save_related(self, request, form, formsets, change):
+        # The timeline inline is read-only; updates change only through their own services.
+        pass
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        return super().construct_change_message(request, form, [], add)
+
+    def delete_model(self, request, obj):
+        # No service deletes incidents; the page still has to show the change.
+        with transaction.atomic():
+            page = obj.page
+            obj.delete()
+            page.touch()
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for incident in queryset.select_related("page"):
+                self.delete_model(request, incident)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        incident = self.get_object(request, object_id)
+        if incident is not None:
+            extra_context["post_update_url"] = reverse("admin:incidents_incident_post_update", args=[incident.pk])
+            if not incident.is_closed:
+                closing = IncidentStatus.COMPLETED if incident.is_maintenance else IncidentStatus.RESOLVED
+                extra_context["resolve_url"] = f"{extra_context['post_update_url']}?status={closing}"
+            if not incident.is_maintenance:
+                postmortem = Postmortem.objects.filter(incident=incident).first()
+                if postmortem is not None:
+                    extra_context["postmortem_url"] = reverse("admin:incidents_postmortem_change", args=[postmortem.pk])
+                else:
+                    extra_context["postmortem_url"] = (
+                        reverse("admin:incidents_postmortem_add") + f"?incident={incident.pk}"
+                    )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """One form opens the incident with its first update (the admin's model form cannot)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        pages = pages_for_user(request.user)
+        initial = {key: request.GET[key] for key in ("page", "status", "kind") if key in request.GET}
+        form = IncidentCreateForm(request.POST if request.method == "POST" else None, pages=pages, initial=initial)
+        if request.method == "POST" and form.is_valid():
+            incident = form.save()
+            if incident is not None:
+                self.log_addition(request, incident, [{"added": {}}])
+                self.message_user(request, f"The incident “{incident}” was opened.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[incident.pk]))
+        return self._render_form(request, form, title="Open an incident or schedule a maintenance")
+
+    def post_update_view(self, request, object_id):
+        incident = self.get_object(request, object_id)
+        if incident is None:
+            raise Http404("No such incident.")
+        if not self.has_change_permission(request, incident):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = IncidentPostUpdateForm(request.POST, incident=incident)
+            if form.is_valid():
+                update = form.save()
+                if update is not None:
+                    self.log_change(request, incident, f"Posted a {update.get_status_display().lower()} update.")
+                    self.message_user(request, "The update was posted.", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[incident.pk]))
+        else:
+            form = IncidentPostUpdateForm(incident=incident, status=request.GET.get("status"))
+        return self._render_form(request, form, title=f"Post an update to “{incident}”", incident=incident)
+
+    def _render_form(self, request, form, *, title, incident=None):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "opts": self.opts,
+            "form": form,
+            "media": self.media + form.media,
+            "incident": incident,
+            "default_bodies": DEFAULT_BODIES,
+            "has_view_permission": self.has_view_permission(request, incident),
+        }
+        return TemplateResponse(request, "admin/incidents/incident/service_form.html", context)
+
+
+@admin.register(IncidentUpdate)
+class IncidentUpdateAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    """Silent corrections of one update (reached from the incident's timeline)."""
+
+    page_field = "incident__page"
+    form = IncidentUpdateEditForm
+    fields = ["incident", "status", "body", "display_at", "deliver_notifications", "components"]
+    readonly_fields = ["incident", "status", "deliver_notifications", "components"]
+    list_display = ["__str__", "incident"]
+    list_select_related = ["incident"]
+
+    @admin.display(description="Components")
+    def components(self, update):
+        return _affected_summary(update) or "—"
+
+    def has_module_permission(self, request):
+        return False  # Listed on each incident's page, not on the index.
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def response_change(self, request, obj):
+        if "_continue" in request.POST:
+            return super().response_change(request, obj)
+        self.message_user(request, "The update was corrected; nothing was sent.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[obj.incident_id]))
+
+
+@admin.register(Postmortem)
+class PostmortemAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    page_field = "incident__page"
+    form = PostmortemForm
+    change_form_template = "admin/incidents/postmortem/change_form.html"
+    list_display = ["__str__", "published_at", "body_draft_updated_at"]
+    list_select_related = ["incident"]
+    search_fields = ["incident__name"]
+
+    def get_fields(self, request, obj=None):
+        fields = ["incident", "body_draft", "notify_subscribers", "preview"]
+        if obj is not None:
+            fields += ["published_at", "notified_subscribers_at"]
+        return fields
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = ["preview", "published_at", "notified_subscribers_at"]
+        return ["incident", *readonly] if obj is not None else readonly
+
+    @admin.display(description="Preview")
+    def preview(self, postmortem):
+        if not postmortem.body_draft.strip():
+            return "Save the draft to preview it."
+        # render_markdown sanitises its output, so the draft's HTML cannot inject anything.
+        html = mark_safe(render_markdown(postmortem.body_draft))
+        return format_html('<div class="postmortem-preview">{}</div>', html)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._stay_on_publish(request, obj) or super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        return self._stay_on_publish(request, obj) or super().response_change(request, obj)
+
+    def _stay_on_publish(self, request, obj):
+        if "_publish" in request.POST:
+            self.message_user(request, "The postmortem is published.", messages.SUCCESS)
+        elif "_revert" in request.POST:
+            self.message_user(request, "The postmortem is back to draft.", messages.SUCCESS)
+        else:
+            return None
+        return HttpResponseRedirect(reverse("admin:incidents_postmortem_change", args=[obj.pk]))
+
+    def delete_model(self, request, obj):
+        postmortem_delete(incident=obj.incident)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for postmortem in queryset.select_related("incident"):
+                postmortem_delete(incident=postmortem.incident)
+
+
+class IncidentTemplateForm(forms.ModelForm):
+    class Meta:
+        model = IncidentTemplate
+        fields = [
+            "page",
+            "name",
+            "title",
+            "update_status",
+            "body",
+            "group",
+            "components",
+            "should_send_notifications",
+            "should_tweet",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        page = cleaned.get("page")
+        if page is not None:
+            group = cleaned.get("group")
+            if group is not None and group.page_id != page.pk:
+                self.add_error("group", f"This group is not on {page}.")
+            others = [c for c in cleaned.get("components") or () if c.page_id != page.pk]
+            if others:
+                self.add_error("components", f"Not on {page}: {', '.join(map(str, others))}.")
+        return cleaned
+
+
+@admin.register(IncidentTemplate)
+class IncidentTemplateAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    form = IncidentTemplateForm
+    list_display = ["name", "page", "title", "update_status"]
+    list_filter = ["page"]
+    list_select_related = ["page"]
+    search_fields = ["name", "title"]
+    filter_horizontal = ["components"]

@@ -1,0 +1,326 @@
+"""The staff admin's shared machinery (page scoping, service-backed forms) and the admin of pages and API keys.
+
+A staff user belongs to pages through `PageMembership`; membership alone grants access to the page's objects,
+so no Django permission needs to be assigned. Superusers see everything.
+"""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import IS_POPUP_VAR
+from django.db import router, transaction
+from django.utils import timezone
+
+from .errors import ServiceError
+from .models import ApiKey, Page, PageMembership
+from .selectors import pages_for_user
+
+admin.site.site_header = "Statuspage administration"
+admin.site.site_title = "Statuspage admin"
+admin.site.index_title = "Pages, incidents and subscribers"
+
+
+def page_ids_for(request) -> frozenset[str]:
+    """The ids of the pages the request's user may touch, computed once per request."""
+    cached = getattr(request, "_statuspage_page_ids", None)
+    if cached is None:
+        cached = frozenset(pages_for_user(request.user).values_list("pk", flat=True))
+        request._statuspage_page_ids = cached
+    return cached
+
+
+def page_path(model) -> str | None:
+    """The lookup from `model` to its page, for scoping choices of any related model."""
+    if model is Page:
+        return "pk"
+    names = {field.name for field in model._meta.get_fields()}
+    for name, path in (
+        ("page", "page"),
+        ("incident", "incident__page"),
+        ("component", "component__page"),
+        ("notification", "notification__page"),
+    ):
+        if name in names:
+            return path
+    return None
+
+
+def scope_queryset(request, queryset, path: str | None):
+    if request.user.is_superuser:
+        return queryset
+    if path is None:
+        return queryset.none()
+    return queryset.filter(**{f"{path}__in": page_ids_for(request)})
+
+
+def add_service_error(form, error: ServiceError, aliases: dict[str, str] | None = None) -> None:
+    """Show a service's error next to the form field it names, or above the form when no field matches."""
+    field = error.field or ""
+    if field.startswith("components."):
+        # Services name a component's status as `components.<id>`; the forms as `component_<id>`.
+        field = f"component_{field.split('.', 1)[1]}"
+    field = (aliases or {}).get(field, field)
+    form.add_error(field if field in form.fields else None, error.message)
+
+
+class ServiceModelForm(forms.ModelForm):
+    """A model form whose write is a service call, made as the last step of validation.
+
+    The admin saves a form only after `is_valid()`, and by then a service error can no longer reach the
+    field it is about. Calling the service while validating lets a `ServiceError` become a form error;
+    the service is one transaction, so an error writes nothing. `save()` returns what the service wrote.
+    """
+
+    # Service field names that differ from the form's (e.g. "group_id" → "group").
+    service_field_aliases: dict[str, str] = {}
+
+    def save_via_service(self):
+        raise NotImplementedError
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self._errors:
+            return
+        try:
+            self.instance = self.save_via_service()
+        except ServiceError as error:
+            add_service_error(self, error, self.service_field_aliases)
+
+    def save(self, commit=True):
+        self.save_m2m = lambda: None
+        return self.instance
+
+
+class PageScopedAdminMixin:
+    """Scope a ModelAdmin to the pages of the request's user.
+
+    `page_field` is the lookup from the model to its page ("page", "incident__page", ...). Querysets,
+    foreign-key and many-to-many choices, object permissions and autocomplete/raw-id lookups (which use
+    `get_queryset`) all follow it.
+    """
+
+    page_field = "page"
+
+    # Queryset and choices
+
+    def get_queryset(self, request):
+        return scope_queryset(request, super().get_queryset(request), self.page_field)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = self.get_field_queryset(None, db_field, request)
+            if queryset is None:
+                queryset = db_field.remote_field.model._default_manager.all()
+            kwargs["queryset"] = scope_queryset(request, queryset, page_path(db_field.related_model))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "queryset" not in kwargs:
+            queryset = self.get_field_queryset(None, db_field, request)
+            if queryset is None:
+                queryset = db_field.remote_field.model._default_manager.all()
+            kwargs["queryset"] = scope_queryset(request, queryset, page_path(db_field.related_model))
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    # Permissions: membership grants access; an object of another page is out of reach.
+
+    def is_member(self, request) -> bool:
+        user = request.user
+        if user.is_superuser:
+            return user.is_active
+        return user.is_active and user.is_staff and bool(page_ids_for(request))
+
+    def in_scope(self, request, obj) -> bool:
+        if obj is None or request.user.is_superuser:
+            return True
+        return self.get_queryset(request).filter(pk=obj.pk).exists()
+
+    def has_module_permission(self, request):
+        return self.is_member(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self.is_member(request) and self.in_scope(request, obj)
+
+    def has_add_permission(self, request):
+        return self.is_member(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self.is_member(request) and self.in_scope(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self.is_member(request) and self.in_scope(request, obj)
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        if self.is_member(request):
+            # What a deletion cascades to (an incident's updates, notifications, deliveries) is on the same
+            # page, and read-only admins refuse to delete those on their own: the view has already checked
+            # that the user may delete the object itself.
+            perms_needed = set()
+        return deleted, model_count, perms_needed, protected
+
+    # Writes
+
+    def save_model(self, request, obj, form, change):
+        if isinstance(form, ServiceModelForm):
+            return  # The service wrote it while the form was validated.
+        super().save_model(request, obj, form, change)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        with transaction.atomic(using=router.db_for_write(self.model)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if request.method == "POST" and response.status_code == 200 and IS_POPUP_VAR not in request.POST:
+                # The form came back with errors: whatever validation wrote is undone, so a failed
+                # submission never leaves a partial write (e.g. a valid form next to an invalid inline).
+                transaction.set_rollback(True)
+        return response
+
+
+class ScopedInlineMixin:
+    """Inlines appear only on a parent the user may see, so membership is enough to view them."""
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and (request.user.is_superuser or bool(page_ids_for(request)))
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Page)
+class PageAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    page_field = "pk"
+    list_display = ["name", "subdomain", "domain", "time_zone", "updated_at"]
+    search_fields = ["name", "subdomain", "domain"]
+    readonly_fields = ["id", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["id", "name", "subdomain", "domain", "url", "time_zone", "created_at", "updated_at"]}),
+        ("Content", {"fields": ["headline", "page_description", "support_url", "hidden_from_search"]}),
+        (
+            "Subscriptions",
+            {
+                "fields": [
+                    "allow_page_subscribers",
+                    "allow_incident_subscribers",
+                    "allow_email_subscribers",
+                    "allow_sms_subscribers",
+                    "allow_webhook_subscribers",
+                    "allow_rss_atom_feeds",
+                    "notifications_from_email",
+                    "notifications_email_footer",
+                ]
+            },
+        ),
+        (
+            "Branding",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "logo_url",
+                    "favicon_url",
+                    "css_body_background_color",
+                    "css_font_color",
+                    "css_light_font_color",
+                    "css_greens",
+                    "css_yellows",
+                    "css_oranges",
+                    "css_blues",
+                    "css_reds",
+                    "css_border_color",
+                    "css_graph_color",
+                    "css_link_color",
+                    "css_no_data",
+                ],
+            },
+        ),
+    ]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def save_model(self, request, obj, form, change):
+        # A page's settings have no service: they are plain attributes, and `updated_at` moves with them.
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(PageMembership)
+class PageMembershipAdmin(admin.ModelAdmin):
+    """Who belongs to which page: for superusers only."""
+
+    list_display = ["user", "page", "created_at"]
+    list_filter = ["page"]
+    search_fields = ["user__username", "user__email", "page__name"]
+    autocomplete_fields = ["page"]
+    raw_id_fields = ["user"]
+
+    def has_module_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_add_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_superuser
+
+
+class ApiKeyForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name", "pages", "revoked_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(PageScopedAdminMixin, admin.ModelAdmin):
+    """Members create keys for their pages. The key is shown once, on creation; only its hash is stored."""
+
+    page_field = "pages"
+    form = ApiKeyForm
+    list_display = ["__str__", "prefix", "created_at", "last_used_at", "revoked_at"]
+    search_fields = ["name", "prefix"]
+    filter_horizontal = ["pages"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).distinct()
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["name", "pages"]
+        return ["name", "prefix", "pages", "created_at", "last_used_at", "revoked_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["prefix", "created_at", "last_used_at"] if obj is not None else []
+
+    def in_scope(self, request, obj) -> bool:
+        # A key that also reaches pages the user is not a member of is not theirs to change.
+        if obj is None or request.user.is_superuser:
+            return True
+        pages = set(obj.pages.values_list("pk", flat=True))
+        return bool(pages) and pages <= page_ids_for(request)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            key = ApiKey.generate_key()
+            obj.set_key(key)
+            super().save_model(request, obj, form, change)
+            messages.warning(
+                request,
+                f"The new API key is {key} — copy it now: it is stored hashed and will not be shown again.",
+            )
+            return
+        super().save_model(request, obj, form, change)

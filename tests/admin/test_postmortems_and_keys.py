@@ -1,0 +1,147 @@
+import re
+
+import pytest
+from django.urls import reverse
+
+from incidents.models import Postmortem
+from incidents.services import incident_create, incident_resolve, postmortem_publish, postmortem_save_draft
+from notifications.models import Delivery, Notification
+from statuspage.models import ApiKey, hash_api_key
+
+DRAFT = "# What happened\n\nThe **builder** was down; `retry` failed.\n\n<script>alert(1)</script>"
+
+
+@pytest.fixture
+def resolved(page, component):
+    incident = incident_create(page=page, name="Builder down", components={component.pk: "major_outage"})
+    incident_resolve(incident=incident)
+    return incident
+
+
+def test_publishing_a_postmortem_sets_published_at_and_the_incident_status(staff_client, resolved):
+    response = staff_client.post(
+        reverse("admin:incidents_postmortem_add"),
+        {"incident": resolved.pk, "body_draft": DRAFT, "notify_subscribers": "on", "_publish": "Publish"},
+    )
+
+    postmortem = Postmortem.objects.get(incident=resolved)
+    assert response.status_code == 302
+    assert response.url == reverse("admin:incidents_postmortem_change", args=[postmortem.pk])
+    resolved.refresh_from_db()
+    assert postmortem.published_at is not None
+    assert (postmortem.body, postmortem.body_draft, resolved.status) == (DRAFT, DRAFT, "postmortem")
+    assert postmortem.notified_subscribers_at == postmortem.published_at
+    assert Notification.objects.filter(kind="postmortem", incident=resolved).count() == 1
+
+
+def test_saving_a_draft_publishes_nothing_and_the_preview_renders_markdown(staff_client, resolved):
+    response = staff_client.post(
+        reverse("admin:incidents_postmortem_add"), {"incident": resolved.pk, "body_draft": DRAFT, "_continue": "1"}
+    )
+    postmortem = Postmortem.objects.get(incident=resolved)
+    assert response.status_code == 302
+    assert (postmortem.published_at, postmortem.body) == (None, "")
+
+    content = staff_client.get(reverse("admin:incidents_postmortem_change", args=[postmortem.pk])).content.decode()
+
+    assert "<h1>What happened</h1>" in content
+    assert "<strong>builder</strong>" in content
+    assert "<code>retry</code>" in content
+    assert "<script>alert(1)</script>" not in content
+
+
+def test_publishing_before_resolving_shows_an_error_and_saves_nothing(staff_client, page, component):
+    incident = incident_create(page=page, name="Open", components={component.pk: "major_outage"})
+
+    response = staff_client.post(
+        reverse("admin:incidents_postmortem_add"), {"incident": incident.pk, "body_draft": DRAFT, "_publish": "1"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == [
+        "Resolve the incident before publishing its postmortem."
+    ]
+    assert not Postmortem.objects.exists()
+    incident.refresh_from_db()
+    assert incident.status == "investigating"
+
+
+def test_revert_to_draft(staff_client, resolved):
+    postmortem_save_draft(incident=resolved, body_draft=DRAFT)
+    postmortem = postmortem_publish(incident=resolved)
+
+    response = staff_client.post(
+        reverse("admin:incidents_postmortem_change", args=[postmortem.pk]), {"body_draft": DRAFT, "_revert": "1"}
+    )
+
+    assert response.status_code == 302
+    postmortem.refresh_from_db()
+    resolved.refresh_from_db()
+    assert (postmortem.published_at, postmortem.body, resolved.status) == (None, "", "resolved")
+
+
+def test_incident_page_links_to_its_postmortem(staff_client, resolved):
+    postmortem = postmortem_save_draft(incident=resolved, body_draft=DRAFT)
+
+    content = staff_client.get(reverse("admin:incidents_incident_change", args=[resolved.pk])).content.decode()
+
+    assert reverse("admin:incidents_postmortem_change", args=[postmortem.pk]) in content
+    assert "Write postmortem" in content
+
+
+def test_creating_an_api_key_shows_it_once_and_stores_only_its_hash(staff_client, page):
+    response = staff_client.post(
+        reverse("admin:statuspage_apikey_add"), {"name": "CI", "pages": [page.pk]}, follow=True
+    )
+
+    key = ApiKey.objects.get()
+    assert response.redirect_chain == [(reverse("admin:statuspage_apikey_changelist"), 302)]
+    shown = [str(message) for message in response.context["messages"]]
+    plain = [match for message in shown for match in re.findall(r"\b[0-9a-f]{40}\b", message)]
+    assert len(plain) == 1
+    assert response.content.decode().count(plain[0]) == 1
+    assert (key.name, list(key.pages.all())) == ("CI", [page])
+    assert key.key_hash == hash_api_key(plain[0])
+    assert key.prefix == plain[0][:8]
+    assert plain[0] not in (key.name, key.key_hash)
+
+    again = staff_client.get(reverse("admin:statuspage_apikey_change", args=[key.pk])).content.decode()
+    assert plain[0] not in again
+    assert key.prefix in again
+
+
+def test_an_api_key_cannot_reach_another_page(staff_client, page, other_page):
+    response = staff_client.post(
+        reverse("admin:statuspage_apikey_add"), {"name": "CI", "pages": [page.pk, other_page.pk]}
+    )
+
+    assert response.status_code == 200
+    assert "pages" in response.context["adminform"].form.errors
+    assert not ApiKey.objects.exists()
+
+
+def test_notifications_and_deliveries_are_read_only(staff_client, resolved):
+    notification = Notification.objects.filter(page=resolved.page).first()
+
+    assert staff_client.get(reverse("admin:notifications_notification_changelist")).status_code == 200
+    assert staff_client.get(reverse("admin:notifications_notification_add")).status_code == 403
+    assert staff_client.get(reverse("admin:notifications_delivery_add")).status_code == 403
+    response = staff_client.get(reverse("admin:notifications_notification_change", args=[notification.pk]))
+    assert response.status_code == 200
+    assert response.context["has_change_permission"] is False
+    response = staff_client.post(
+        reverse("admin:notifications_notification_delete", args=[notification.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 403
+    assert Notification.objects.filter(pk=notification.pk).exists()
+    assert Delivery.objects.count() == 0
+
+
+def test_subscribers_are_listed_and_searched_within_the_page(staff_client, page, other_subscriber):
+    from notifications.models import Subscriber
+
+    own = Subscriber.objects.create(page=page, email="bob@acme.example")
+
+    response = staff_client.get(reverse("admin:notifications_subscriber_changelist"), {"q": "bob"})
+
+    assert [s.pk for s in response.context["cl"].result_list] == [own.pk]
