@@ -1,12 +1,19 @@
 from django.contrib import admin, messages
 from django.db import transaction
-from django.utils import timezone
 
 from statuspage.admin import PageScopedAdminMixin, ServiceModelForm
 from statuspage.errors import ServiceError
 
 from .models import Component, ComponentGroup, ComponentStatus
-from .services import component_create, component_group_create, component_set_status, component_update
+from .services import (
+    component_create,
+    component_delete,
+    component_group_create,
+    component_group_delete,
+    component_group_update,
+    component_set_status,
+    component_update,
+)
 
 
 class ComponentForm(ServiceModelForm):
@@ -103,11 +110,7 @@ class ComponentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
             self.message_user(request, f"{obj}: {error.message} Nothing was changed.", messages.ERROR)
 
     def delete_model(self, request, obj):
-        # No service deletes components; the page still has to show the change.
-        with transaction.atomic():
-            page = obj.page
-            obj.delete()
-            page.touch()
+        component_delete(component=obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
@@ -131,17 +134,9 @@ class ComponentGroupForm(ServiceModelForm):
             return component_group_create(
                 page=data["page"], name=data["name"], description=data["description"], position=data["position"]
             )
-        # No service edits a group: its name, description and position are plain attributes.
-        if not (data.get("name") or "").strip():
-            raise ServiceError("A name is required.", field="name")
-        with transaction.atomic():
-            group = self.instance
-            if data.get("position") is None:
-                group.position = ComponentGroup.objects.get(pk=group.pk).position
-            group.updated_at = timezone.now()
-            group.save()
-            group.page.touch()
-        return group
+        return component_group_update(
+            group=self.instance, name=data["name"], description=data["description"], position=data.get("position")
+        )
 
 
 @admin.register(ComponentGroup)
@@ -156,10 +151,7 @@ class ComponentGroupAdmin(PageScopedAdminMixin, admin.ModelAdmin):
         return ["page"] if obj is not None else []
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            page = obj.page
-            obj.delete()
-            page.touch()
+        component_group_delete(group=obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
