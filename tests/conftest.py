@@ -16,3 +16,9 @@ def other_page(db):
 @pytest.fixture
 def component(page):
     return make_component(page, "API")
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Staff users are created in many admin tests; the production hasher is slow by design.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
