@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from components.models import Component, ComponentStatus
+from components.models import Component, ComponentGroup, ComponentStatus
 from components.selectors import SEVERITY, component_status_at, impact_from_statuses
 from components.services import component_history_correct, component_set_status, validate_component_status
 from notifications.services import notification_record_incident_update, notification_record_postmortem
@@ -21,6 +21,7 @@ from .models import (
     Incident,
     IncidentKind,
     IncidentStatus,
+    IncidentTemplate,
     IncidentUpdate,
     Postmortem,
 )
@@ -343,6 +344,7 @@ def incident_update_edit(
     body: str | _Unset = UNSET,
     display_at: datetime | _Unset = UNSET,
     deliver_notifications: bool | _Unset = UNSET,
+    wants_twitter_update: bool | _Unset = UNSET,
 ) -> IncidentUpdate:
     """Correct an update's text or time silently: nothing is sent again."""
     locked = IncidentUpdate.objects.select_for_update(of=("self",)).select_related("incident__page").get(pk=update.pk)
@@ -354,6 +356,9 @@ def incident_update_edit(
         locked.display_at = display_at
     if not isinstance(deliver_notifications, _Unset):
         locked.deliver_notifications = deliver_notifications
+    if not isinstance(wants_twitter_update, _Unset):
+        # Stored so it round-trips; nothing is tweeted.
+        locked.wants_twitter_update = wants_twitter_update
     locked.updated_at = timezone.now()
     locked.save()
     Incident.objects.filter(pk=locked.incident_id).update(updated_at=locked.updated_at)
@@ -532,3 +537,100 @@ def postmortem_delete(*, incident: Incident) -> None:
         locked.updated_at = timezone.now()
         locked.save(update_fields=["status", "updated_at"])
     locked.page.touch()
+
+
+@transaction.atomic
+def incident_set_automation(
+    *,
+    incident: Incident,
+    scheduled_remind_prior: bool | _Unset = UNSET,
+    scheduled_auto_in_progress: bool | _Unset = UNSET,
+    scheduled_auto_completed: bool | _Unset = UNSET,
+    auto_transition_to_maintenance_state: bool | _Unset = UNSET,
+    auto_transition_to_operational_state: bool | _Unset = UNSET,
+    auto_transition_deliver_notifications_at_start: bool | _Unset = UNSET,
+    auto_transition_deliver_notifications_at_end: bool | _Unset = UNSET,
+) -> Incident:
+    """Change a maintenance's reminder and automatic-transition switches. Posts no update."""
+    locked = _lock_incident(incident)
+    changes = {
+        "scheduled_remind_prior": scheduled_remind_prior,
+        "scheduled_auto_in_progress": scheduled_auto_in_progress,
+        "scheduled_auto_completed": scheduled_auto_completed,
+        "auto_transition_to_maintenance_state": auto_transition_to_maintenance_state,
+        "auto_transition_to_operational_state": auto_transition_to_operational_state,
+        "auto_transition_deliver_notifications_at_start": auto_transition_deliver_notifications_at_start,
+        "auto_transition_deliver_notifications_at_end": auto_transition_deliver_notifications_at_end,
+    }
+    for name, value in changes.items():
+        if not isinstance(value, _Unset):
+            setattr(locked, name, bool(value))
+    locked.updated_at = timezone.now()
+    locked.save()
+    locked.page.touch()
+    return locked
+
+
+@transaction.atomic
+def incident_delete(*, incident: Incident) -> None:
+    """Remove an incident with its timeline and postmortem. Components keep their current status and history."""
+    locked = _lock_incident(incident)
+    page = locked.page
+    locked.delete()
+    page.touch()
+
+
+TEMPLATE_STATUSES = tuple(s for s in IncidentStatus.values if s != IncidentStatus.POSTMORTEM)
+
+
+@transaction.atomic
+def incident_template_create(
+    *,
+    page: Page,
+    name: str,
+    title: str,
+    body: str,
+    group: ComponentGroup | str | None = None,
+    update_status: str = IncidentStatus.INVESTIGATING,
+    should_tweet: bool = False,
+    should_send_notifications: bool = True,
+    component_ids: Iterable[Component | str] = (),
+) -> IncidentTemplate:
+    """A canned incident (title, first update text, status, components) staff start incidents from."""
+    name = _validate_name(name)
+    title = (title or "").strip()
+    if not title:
+        raise ServiceError("A title is required.", field="title")
+    if len(title) > 255:
+        raise ServiceError("The title is longer than 255 characters.", field="title")
+    if not (body or "").strip():
+        raise ServiceError("A body is required.", field="body")
+    body = _validate_body(body)
+    if update_status not in TEMPLATE_STATUSES:
+        raise ServiceError(
+            f"{update_status!r} is not a status; expected one of {', '.join(TEMPLATE_STATUSES)}.",
+            field="update_status",
+        )
+    if isinstance(group, str):
+        group_id = group
+        group = ComponentGroup.objects.filter(page=page, pk=group_id).first()
+        if group is None:
+            raise ServiceError(f"No component group {group_id!r} on this page.", field="group_id")
+    elif group is not None and group.page_id != page.pk:
+        raise ServiceError("The component group is on another page.", field="group_id")
+    components = _resolve_components(page, component_ids, field="component_ids")
+    if IncidentTemplate.objects.filter(page=page, name=name).exists():
+        raise ServiceError(f"A template named {name!r} already exists on this page.", field="name")
+    template = IncidentTemplate.objects.create(
+        page=page,
+        name=name,
+        title=title,
+        body=body,
+        group=group,
+        update_status=update_status,
+        should_tweet=should_tweet,
+        should_send_notifications=should_send_notifications,
+    )
+    if components:
+        template.components.add(*components)
+    return template

@@ -325,7 +325,8 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 def _fingerprint(request) -> str:
     digest = hashlib.sha256()
     digest.update(request.method.encode())
-    digest.update(request.path.encode())
+    # `/incidents` and `/incidents.json` are one endpoint: a retry may use either spelling.
+    digest.update(request.path.removesuffix(".json").encode())
     digest.update(b"\0")
     digest.update(request.body)
     return digest.hexdigest()
