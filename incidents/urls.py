@@ -2,6 +2,9 @@
 
 from django.urls import path, re_path
 
+from notifications import public_api as subscriber_api
+from notifications import views as subscription_views
+
 from . import feeds, public_api, views
 
 # `.json` is how Statuspage names v2 endpoints; the bare path is accepted too.
@@ -23,5 +26,19 @@ urlpatterns = [
     path("history", views.history, name="public-history"),
     path("incidents/<str:incident_id>", views.incident_detail, name="public-incident"),
     *(re_path(rf"^api/v2/{name}(?:\.json)?$", view, name=f"v2-{name.replace('/', '-')}") for name, view in api_v2),
+    # Subscriptions: the legacy v2 subscriber API and the links of subscription emails (notifications app).
+    re_path(r"^api/v2/subscribers(?:\.json)?$", subscriber_api.subscribers, name="v2-subscribers"),
+    re_path(
+        r"^api/v2/subscribers/(?P<subscriber_id>[0-9a-z]+)(?:\.json)?$",
+        subscriber_api.subscriber_detail,
+        name="v2-subscriber",
+    ),
+    re_path(
+        r"^api/v2/subscribers/(?P<subscriber_id>[0-9a-z]+)/resend_confirmation(?:\.json)?$",
+        subscriber_api.resend_confirmation,
+        name="v2-subscriber-resend-confirmation",
+    ),
+    path("subscriptions/confirm/<str:token>", subscription_views.confirm, name="subscription-confirm"),
+    path("subscriptions/unsubscribe/<str:token>", subscription_views.unsubscribe, name="subscription-unsubscribe"),
     re_path(r"^api/v2/.*$", public_api.not_found),
 ]

@@ -2,9 +2,27 @@
 
 Fan-out into `Delivery` rows and sending are the workers' job; they find every row whose
 `fanned_out_at` is null, so a broker that loses or never got the message loses nothing.
+
+Below the outbox: subscriber writes (subscribe, confirm, unsubscribe, reactivate, resend, components).
 """
 
-from .models import Notification, NotificationKind
+import functools
+import re
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from components.models import Component
+from incidents.models import Incident
+from statuspage.errors import Conflict, NotFound, ServiceError
+from statuspage.models import Page
+
+from . import emails
+from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberState
 
 
 def notification_record_incident_update(*, update) -> Notification:
@@ -29,3 +47,310 @@ def notification_record_component_change(*, change) -> Notification:
         kind=NotificationKind.COMPONENT_UPDATE,
         component_status_change=change,
     )
+
+
+# --- Subscribers ------------------------------------------------------------------------------------------
+# Double opt-in (reference §3.1): a new email subscriber is `unconfirmed` until the link of its confirmation
+# email is followed. Every email is sent after commit, so a rolled-back request sends nothing.
+
+LIVE_STATES = (SubscriberState.UNCONFIRMED, SubscriberState.ACTIVE, SubscriberState.QUARANTINED)
+# Modes the API can create; Slack, Teams and integration partners are connected by their own apps.
+CREATABLE_MODES = (SubscriberMode.EMAIL, SubscriberMode.WEBHOOK, SubscriberMode.SMS)
+_PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{3,30}$")
+_webhook_url = URLValidator(schemes=["http", "https"])
+
+
+def _validate_email(email: str, *, field: str = "email") -> str:
+    email = (email or "").strip()
+    if not email:
+        raise ServiceError("An email address is required.", field=field)
+    try:
+        validate_email(email)
+    except ValidationError:
+        raise ServiceError(f"{email!r} is not a valid email address.", field=field) from None
+    if len(email) > Subscriber._meta.get_field("email").max_length:
+        raise ServiceError("The email address is too long.", field=field)
+    # Addresses compare case-insensitively in practice; storing them lowercased lets the unique
+    # constraint catch "Ann@x.com" and "ann@x.com" as one subscription.
+    return email.lower()
+
+
+def _validate_endpoint(endpoint: str) -> str:
+    endpoint = (endpoint or "").strip()
+    if not endpoint:
+        raise ServiceError("A webhook endpoint URL is required.", field="endpoint")
+    if len(endpoint) > Subscriber._meta.get_field("endpoint").max_length:
+        raise ServiceError("The endpoint URL is too long.", field="endpoint")
+    try:
+        _webhook_url(endpoint)
+    except ValidationError:
+        raise ServiceError(f"{endpoint!r} is not an http(s) URL.", field="endpoint") from None
+    return endpoint
+
+
+def _validate_phone(phone_number: str, phone_country: str) -> tuple[str, str]:
+    phone_number = (phone_number or "").strip()
+    phone_country = (phone_country or "").strip().upper()
+    if not _PHONE.match(phone_number) or sum(c.isdigit() for c in phone_number) < 4:
+        raise ServiceError(f"{phone_number!r} is not a phone number.", field="phone_number")
+    if not re.fullmatch(r"[A-Z]{2}", phone_country):
+        raise ServiceError("phone_country must be a two-letter country code, e.g. US.", field="phone_country")
+    return phone_number, phone_country
+
+
+def _resolve_components(page: Page, component_ids: Iterable[str], *, field: str = "component_ids") -> list[Component]:
+    ids = list(dict.fromkeys(component_ids))
+    found = {c.pk: c for c in Component.objects.filter(page=page, pk__in=ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ServiceError(f"No component {missing[0]!r} on this page.", field=field)
+    return [found[i] for i in ids]
+
+
+def _schedule(send, subscriber_ids: list[str]) -> None:
+    if subscriber_ids:
+        # robust: a mail server problem after commit is logged, never turned into an error for a committed write.
+        transaction.on_commit(functools.partial(send, subscriber_ids), robust=True)
+
+
+def _live_duplicate(
+    *, page: Page, incident: Incident | None, mode: str, email: str, endpoint: str, phone_number: str
+) -> Subscriber | None:
+    """The live subscription for the same address, matched on the unique constraints' columns."""
+    queryset = Subscriber.objects.filter(mode=mode, email=email, endpoint=endpoint, state__in=LIVE_STATES)
+    if incident is None:
+        queryset = queryset.filter(page=page, incident__isnull=True)
+    else:
+        queryset = queryset.filter(incident=incident)
+    if mode == SubscriberMode.SMS:
+        queryset = queryset.filter(phone_number=phone_number)
+    return queryset.first()
+
+
+@transaction.atomic
+def subscriber_create(
+    *,
+    page: Page,
+    mode: str | None = None,
+    email: str = "",
+    endpoint: str = "",
+    phone_number: str = "",
+    phone_country: str = "",
+    incident: Incident | None = None,
+    component_ids: Iterable[str] | None = None,
+    skip_confirmation_notification: bool = False,
+) -> Subscriber:
+    """Subscribe an address to the page (`component_ids` None: every component) or to one incident.
+
+    An address that already has a live subscription gets that subscription back, unchanged (a quarantined one
+    is reactivated: re-subscribing is how Statuspage lifts a quarantine).
+    """
+    if mode is None:
+        mode = SubscriberMode.WEBHOOK if endpoint else SubscriberMode.SMS if phone_number else SubscriberMode.EMAIL
+    if mode not in CREATABLE_MODES:
+        raise ServiceError(f"{mode!r} subscribers cannot be created here; use email, webhook or sms.", field="mode")
+    if mode == SubscriberMode.EMAIL:
+        if not page.allow_email_subscribers:
+            raise ServiceError("This page does not take email subscribers.", field="email")
+        email = _validate_email(email)
+        endpoint = phone_number = phone_country = ""
+    elif mode == SubscriberMode.WEBHOOK:
+        if not page.allow_webhook_subscribers:
+            raise ServiceError("This page does not take webhook subscribers.", field="endpoint")
+        endpoint = _validate_endpoint(endpoint)
+        # The email is where a quarantine notice goes; optional, as some clients send only the endpoint.
+        email = _validate_email(email) if (email or "").strip() else ""
+        phone_number = phone_country = ""
+    else:
+        if not page.allow_sms_subscribers:
+            raise ServiceError("This page does not take SMS subscribers.", field="phone_number")
+        phone_number, phone_country = _validate_phone(phone_number, phone_country)
+        email = endpoint = ""
+
+    if incident is not None:
+        if incident.page_id != page.pk:
+            raise ServiceError("No such incident on this page.", field="incident")
+        if not page.allow_incident_subscribers:
+            raise ServiceError("This page does not take incident subscribers.", field="incident")
+        if incident.is_closed:
+            raise ServiceError("This incident is over; there will be no more updates to follow.", field="incident")
+        if component_ids is not None:
+            raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
+        components: list[Component] = []
+    else:
+        if not page.allow_page_subscribers:
+            raise ServiceError("This page does not take page-wide subscribers.", field="subscriber")
+        components = []
+        if component_ids is not None:
+            component_ids = list(component_ids)
+            if not component_ids:
+                raise ServiceError(
+                    "Name at least one component, or leave component_ids out for all.", field="component_ids"
+                )
+            components = _resolve_components(page, component_ids)
+
+    existing = _live_duplicate(
+        page=page, incident=incident, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number
+    )
+    if existing is not None:
+        if existing.state == SubscriberState.QUARANTINED:
+            return subscriber_reactivate(subscriber=existing)
+        return existing
+
+    now = timezone.now()
+    opted_in = mode != SubscriberMode.EMAIL or skip_confirmation_notification
+    subscriber = Subscriber(
+        page=page,
+        mode=mode,
+        state=SubscriberState.ACTIVE if opted_in else SubscriberState.UNCONFIRMED,
+        email=email,
+        endpoint=endpoint,
+        phone_number=phone_number,
+        phone_country=phone_country,
+        incident=incident,
+        skip_confirmation_notification=skip_confirmation_notification,
+        confirmed_at=now if opted_in else None,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with transaction.atomic():
+            subscriber.save(force_insert=True)
+    except IntegrityError:
+        # Another request subscribed the same address between the lookup and the insert; the unique
+        # constraint made it wait for that commit, so the winner is visible now.
+        existing = _live_duplicate(
+            page=page, incident=incident, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number
+        )
+        if existing is not None:
+            return existing
+        if mode == SubscriberMode.SMS:
+            # subscriber_page_live_unique leaves phone_number out, so two SMS numbers collide on it.
+            raise Conflict("Another SMS subscription holds this page's only SMS slot.", field="phone_number") from None
+        raise
+    if components:
+        subscriber.components.set(components)
+    if subscriber.state == SubscriberState.UNCONFIRMED:
+        _schedule(emails.send_confirmations, [subscriber.pk])
+    return subscriber
+
+
+@transaction.atomic
+def subscriber_confirm(*, token: str) -> Subscriber:
+    """Follow a confirmation link: unconfirmed → active. Any other state is left as it is."""
+    subscriber = Subscriber.objects.select_related("page", "incident").filter(token=token).first()
+    if subscriber is None:
+        raise NotFound("No such subscription.", field="token")
+    now = timezone.now()
+    # Conditional update: a double click confirms once.
+    if Subscriber.objects.filter(pk=subscriber.pk, state=SubscriberState.UNCONFIRMED).update(
+        state=SubscriberState.ACTIVE, confirmed_at=now, updated_at=now
+    ):
+        subscriber.refresh_from_db()
+    return subscriber
+
+
+@transaction.atomic
+def subscriber_unsubscribe(*, subscriber: Subscriber, skip_unsubscription_notification: bool = False) -> Subscriber:
+    """End a subscription. Only subscribers who were receiving updates (active email) get the notice: an
+    unconfirmed address never opted in, and a quarantined one bounces."""
+    count = subscribers_unsubscribe(
+        subscribers=Subscriber.objects.filter(pk=subscriber.pk),
+        skip_unsubscription_notification=skip_unsubscription_notification,
+    )
+    if count:
+        subscriber.refresh_from_db()
+    return subscriber
+
+
+@transaction.atomic
+def subscribers_unsubscribe(
+    *, subscribers: QuerySet[Subscriber], skip_unsubscription_notification: bool = False
+) -> int:
+    """Unsubscribe every live subscriber of a queryset in one statement; returns how many were live."""
+    live = subscribers.filter(state__in=LIVE_STATES)
+    notify = (
+        []
+        if skip_unsubscription_notification
+        else list(live.filter(mode=SubscriberMode.EMAIL, state=SubscriberState.ACTIVE).values_list("pk", flat=True))
+    )
+    now = timezone.now()
+    count = Subscriber.objects.filter(pk__in=live.values("pk")).update(
+        state=SubscriberState.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
+    )
+    _schedule(emails.send_unsubscriptions, notify)
+    return count
+
+
+def _reactivated_state(subscriber: Subscriber) -> str:
+    # An email address that never confirmed goes back to waiting for its confirmation, not straight to active.
+    if subscriber.mode == SubscriberMode.EMAIL and subscriber.confirmed_at is None:
+        return SubscriberState.UNCONFIRMED
+    return SubscriberState.ACTIVE
+
+
+@transaction.atomic
+def subscriber_reactivate(*, subscriber: Subscriber) -> Subscriber:
+    """Quarantined or unsubscribed → active (clearing the quarantine and purge dates). Others are unchanged."""
+    if subscriber.state not in (SubscriberState.QUARANTINED, SubscriberState.UNSUBSCRIBED):
+        return subscriber
+    subscriber.state = _reactivated_state(subscriber)
+    subscriber.quarantined_at = subscriber.purge_at = subscriber.unsubscribed_at = None
+    subscriber.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            subscriber.save(update_fields=["state", "quarantined_at", "purge_at", "unsubscribed_at", "updated_at"])
+    except IntegrityError:
+        subscriber.refresh_from_db()
+        raise ServiceError(
+            f"{subscriber} has subscribed again since; that newer subscription is the live one.", field="subscribers"
+        ) from None
+    return subscriber
+
+
+@transaction.atomic
+def subscribers_reactivate(*, subscribers: Iterable[Subscriber]) -> int:
+    """Reactivate several; all or none (a conflict rolls every one back)."""
+    count = 0
+    for subscriber in subscribers:
+        if subscriber.state in (SubscriberState.QUARANTINED, SubscriberState.UNSUBSCRIBED):
+            subscriber_reactivate(subscriber=subscriber)
+            count += 1
+    return count
+
+
+def _check_resendable(subscriber: Subscriber, *, field: str) -> None:
+    if subscriber.mode != SubscriberMode.EMAIL or subscriber.state != SubscriberState.UNCONFIRMED:
+        raise ServiceError(
+            f"Subscriber {subscriber.pk} is not an unconfirmed email subscriber; it needs no confirmation.",
+            field=field,
+        )
+
+
+@transaction.atomic
+def subscriber_resend_confirmation(*, subscriber: Subscriber, field: str = "subscriber") -> Subscriber:
+    _check_resendable(subscriber, field=field)
+    _schedule(emails.send_confirmations, [subscriber.pk])
+    return subscriber
+
+
+@transaction.atomic
+def subscribers_resend_confirmation(*, subscribers: Iterable[Subscriber], field: str = "subscribers") -> int:
+    """Resend to several; if any of them needs no confirmation, nothing is sent (422)."""
+    subscribers = list(subscribers)
+    for subscriber in subscribers:
+        _check_resendable(subscriber, field=field)
+    _schedule(emails.send_confirmations, [s.pk for s in subscribers])
+    return len(subscribers)
+
+
+@transaction.atomic
+def subscriber_set_components(*, subscriber: Subscriber, component_ids: Iterable[str] | None) -> Subscriber:
+    """Limit a page subscription to these components; none (or an empty list) means every component."""
+    if subscriber.incident_id is not None:
+        raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
+    components = _resolve_components(subscriber.page, component_ids or [])
+    subscriber.components.set(components)
+    subscriber.updated_at = timezone.now()
+    subscriber.save(update_fields=["updated_at"])
+    return subscriber

@@ -1,0 +1,223 @@
+"""Legacy public subscriber endpoints of API v2 (reference §1.8): anonymous, by host, JSON everywhere."""
+
+import pytest
+from django.test import Client
+
+from incidents.services import incident_create
+from notifications.models import Subscriber
+from notifications.services import subscriber_create
+from tests.factories import make_component
+
+V2_KEYS = ["created_at", "skip_confirmation_notification", "quarantined_at", "id", "mode", "purge_at", "email"]
+
+
+@pytest.fixture
+def capture(django_capture_on_commit_callbacks):
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def public(settings):
+    settings.STATUSPAGE_DOMAIN = "status.example"
+    settings.ALLOWED_HOSTS = ["*"]
+    # CSRF is enforced as for a browser: these endpoints must be exempt.
+    return Client(enforce_csrf_checks=True, HTTP_HOST="acme.status.example")
+
+
+def test_form_post_subscribes_with_double_opt_in(public, page, other_page, capture, mailoutbox):
+    with capture():
+        response = public.post(
+            "/api/v2/subscribers.json",
+            "subscriber[email]=ann@example.com&subscriber[skip_confirmation_notification]=true",
+            content_type="application/x-www-form-urlencoded",
+        )
+    assert response.status_code == 201, response.content
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert list(body) == ["subscriber"]
+    assert list(body["subscriber"]) == V2_KEYS
+    subscriber = Subscriber.objects.get()
+    assert body["subscriber"] == {
+        "created_at": subscriber.created_at.strftime("%Y-%m-%dT%H:%M:%S.")
+        + f"{subscriber.created_at.microsecond // 1000:03d}Z",
+        "skip_confirmation_notification": False,
+        "quarantined_at": None,
+        "id": subscriber.pk,
+        "mode": "email",
+        "purge_at": None,
+        "email": "ann@example.com",
+    }
+    # Anonymous callers never skip the confirmation; the page is the host's.
+    assert (subscriber.page_id, subscriber.state) == (page.pk, "unconfirmed")
+    assert len(mailoutbox) == 1
+    assert f"http://acme.status.example/subscriptions/confirm/{subscriber.token}" in mailoutbox[0].body
+
+
+def test_json_post_with_components(public, page, component):
+    web = make_component(page, "Web")
+    response = public.post(
+        "/api/v2/subscribers",
+        {"subscriber": {"email": "ann@example.com", "component_ids": [web.pk]}},
+        content_type="application/json",
+    )
+    assert response.status_code == 201, response.content
+    subscriber = Subscriber.objects.get(pk=response.json()["subscriber"]["id"])
+    assert list(subscriber.components.values_list("pk", flat=True)) == [web.pk]
+    response = public.post(
+        "/api/v2/subscribers.json",
+        f"subscriber[email]=bob@example.com&subscriber[components][]={component.pk}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    bob = Subscriber.objects.get(email="bob@example.com")
+    assert list(bob.components.values_list("pk", flat=True)) == [component.pk]
+
+
+def test_incident_and_webhook_subscriptions(public, page):
+    incident = incident_create(page=page, name="Database down")
+    response = public.post(
+        "/api/v2/subscribers.json",
+        f"subscriber[email]=ann@example.com&subscriber[incident]={incident.pk}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    assert Subscriber.objects.get(pk=response.json()["subscriber"]["id"]).incident_id == incident.pk
+    response = public.post(
+        "/api/v2/subscribers.json",
+        "subscriber[endpoint]=https://hooks.example/in&subscriber[email]=ops@example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["subscriber"]["mode"], response.json()["subscriber"]["email"]) == (
+        "webhook",
+        "ops@example.com",
+    )
+
+
+def test_get_with_query_parameters_creates(public, page, capture, mailoutbox):
+    with capture():
+        response = public.get("/api/v2/subscribers.json", {"subscriber[email]": "ann@example.com"})
+    assert response.status_code == 201, response.content
+    assert response["Cache-Control"] == "no-store"
+    assert response.json()["subscriber"]["email"] == "ann@example.com"
+    assert Subscriber.objects.get().state == "unconfirmed"
+    assert len(mailoutbox) == 1
+    # The same address again: the same subscription, no second email.
+    with capture():
+        again = public.get("/api/v2/subscribers.json", {"subscriber[email]": "ann@example.com"})
+    assert again.json()["subscriber"]["id"] == response.json()["subscriber"]["id"]
+    assert len(mailoutbox) == 1
+
+
+def test_delete_unsubscribes(public, page, capture, mailoutbox):
+    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    with capture():
+        response = public.delete(f"/api/v2/subscribers/{subscriber.pk}.json")
+    assert response.status_code == 200, response.content
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response.json()["subscriber"]["id"] == subscriber.pk
+    assert Subscriber.objects.get(pk=subscriber.pk).state == "unsubscribed"
+    assert [m.subject for m in mailoutbox] == ["[Acme] You have been unsubscribed"]
+
+
+def test_resend_confirmation(public, page, capture, mailoutbox):
+    subscriber = subscriber_create(page=page, email="ann@example.com")
+    with capture():
+        response = public.post(f"/api/v2/subscribers/{subscriber.pk}/resend_confirmation")
+    assert response.status_code == 200, response.content
+    assert response.json()["subscriber"]["id"] == subscriber.pk
+    assert len(mailoutbox) == 1
+    with capture():
+        response = public.post(f"/api/v2/subscribers/{subscriber.pk}/resend_confirmation.json")
+    assert response.status_code == 200
+    assert len(mailoutbox) == 2
+    Subscriber.objects.filter(pk=subscriber.pk).update(state="active")
+    response = public.post(f"/api/v2/subscribers/{subscriber.pk}/resend_confirmation.json")
+    assert (response.status_code, response.json()["field"]) == (422, "subscriber")
+    assert response["Access-Control-Allow-Origin"] == "*"
+
+
+def test_another_pages_subscriber_is_404_and_untouched(public, page, other_page):
+    foreign = subscriber_create(page=other_page, email="ann@example.com")
+    for response in (
+        public.delete(f"/api/v2/subscribers/{foreign.pk}.json"),
+        public.post(f"/api/v2/subscribers/{foreign.pk}/resend_confirmation"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"] == "not_found"
+        assert response["Access-Control-Allow-Origin"] == "*"
+    assert Subscriber.objects.get(pk=foreign.pk).state == "unconfirmed"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "field"),
+    [
+        ("subscriber[email]=nope", "application/x-www-form-urlencoded", 422, "email"),
+        ("", "application/x-www-form-urlencoded", 422, "email"),
+        (
+            '{"subscriber": {"email": "ann@example.com", "component_ids": ["zzzzzzzzzzzz"]}}',
+            "application/json",
+            422,
+            "component_ids",
+        ),
+        (
+            "subscriber[email]=ann@example.com&subscriber[incident]=zzzzzzzzzzzz",
+            "application/x-www-form-urlencoded",
+            422,
+            "incident",
+        ),
+        ('{"subscriber": ', "application/json", 400, None),
+        ("[1]", "application/json", 422, "subscriber"),
+    ],
+)
+def test_errors_are_json_with_cors_and_change_nothing(public, page, body, content_type, status, field):
+    response = public.post("/api/v2/subscribers.json", body, content_type=content_type)
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/json"
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response.json().get("field") == field
+    assert not Subscriber.objects.exists()
+
+
+def test_page_switch_refusal_is_422(public, page):
+    page.allow_email_subscribers = False
+    page.save()
+    response = public.post(
+        "/api/v2/subscribers.json",
+        "subscriber[email]=ann@example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert (response.status_code, response.json()["field"]) == (422, "email")
+    assert not Subscriber.objects.exists()
+
+
+def test_preflight_and_wrong_methods(public, page):
+    response = public.options("/api/v2/subscribers.json")
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
+    response = public.put("/api/v2/subscribers.json")
+    assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
+    assert response["Allow"] == "GET, POST, OPTIONS"
+    response = public.get("/api/v2/subscribers/abc123def456.json")
+    assert response.status_code == 405
+    assert response.json()["error"] == "method_not_allowed"
+
+
+def test_unknown_host_without_a_default_page_is_json_404(settings, page, other_page):
+    settings.ALLOWED_HOSTS = ["*"]
+    client = Client(HTTP_HOST="nowhere.example")
+    response = client.post(
+        "/api/v2/subscribers.json",
+        "subscriber[email]=ann@example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert (response.status_code, response.json()["error"]) == (404, "not_found")
+    response = client.post(
+        "/api/v2/subscribers.json?page=globex",
+        "subscriber[email]=ann@example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201
+    assert Subscriber.objects.get().page_id == other_page.pk

@@ -1,0 +1,71 @@
+"""A real SMTP conversation: the confirmation email leaves after commit, through Django's SMTP backend."""
+
+import email
+import socket
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from notifications.services import subscriber_create
+
+
+class RecordingHandler:
+    def __init__(self):
+        self.envelopes = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        return "250 Message accepted for delivery"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server(settings):
+    handler = RecordingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.EMAIL_TIMEOUT = 10
+    yield handler
+    controller.stop()
+
+
+def text_body(raw: bytes) -> str:
+    message = email.message_from_bytes(raw, policy=policy.default)
+    return message.get_body(preferencelist=("plain",)).get_content()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirmation_email_reaches_a_real_smtp_server_after_commit(page, smtp_server):
+    subscriber = subscriber_create(page=page, email="ann@example.com")
+    assert len(smtp_server.envelopes) == 1
+    envelope = smtp_server.envelopes[0]
+    assert envelope.rcpt_tos == ["ann@example.com"]
+    assert envelope.mail_from == "status@example.net"
+    message = email.message_from_bytes(envelope.content, policy=policy.default)
+    assert message["Subject"] == "[Acme] Confirm your subscription"
+    assert message["To"] == "ann@example.com"
+    assert f"https://acme.status.example/subscriptions/confirm/{subscriber.token}" in text_body(envelope.content)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_smtp_failure_does_not_undo_the_subscription(page, settings):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()  # nothing listens here
+    settings.EMAIL_TIMEOUT = 2
+    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber.refresh_from_db()
+    assert subscriber.state == "unconfirmed"

@@ -1,0 +1,62 @@
+"""The links in subscription emails: confirm (GET) and unsubscribe (a GET page asking, a POST doing it)."""
+
+import pytest
+from django.test import Client
+
+from notifications.models import Subscriber
+from notifications.services import subscriber_create
+
+
+@pytest.fixture
+def subscriber(page):
+    return subscriber_create(page=page, email="ann@example.com")
+
+
+def test_confirm_link_activates_the_subscription(client, subscriber):
+    response = client.get(f"/subscriptions/confirm/{subscriber.token}")
+    assert response.status_code == 200
+    assert b"Subscription confirmed" in response.content
+    assert b"ann@example.com will receive Acme status updates" in response.content
+    assert response["Cache-Control"] == "no-store"
+    subscriber.refresh_from_db()
+    assert subscriber.state == "active"
+
+
+def test_unknown_token_is_404(client, page):
+    assert client.get("/subscriptions/confirm/not-a-token").status_code == 404
+    assert client.get("/subscriptions/unsubscribe/not-a-token").status_code == 404
+
+
+def test_unsubscribe_page_asks_first_and_the_post_unsubscribes(
+    client, subscriber, mailoutbox, django_capture_on_commit_callbacks
+):
+    client.get(f"/subscriptions/confirm/{subscriber.token}")
+    response = client.get(f"/subscriptions/unsubscribe/{subscriber.token}")
+    assert response.status_code == 200
+    assert b'<form method="post"' in response.content
+    subscriber.refresh_from_db()
+    assert subscriber.state == "active"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/subscriptions/unsubscribe/{subscriber.token}")
+    assert response.status_code == 200
+    assert b"Unsubscribed" in response.content
+    subscriber.refresh_from_db()
+    assert subscriber.state == "unsubscribed"
+    assert [m.subject for m in mailoutbox] == ["[Acme] You have been unsubscribed"]
+
+
+def test_one_click_unsubscribe_needs_no_csrf_token(subscriber):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        f"/subscriptions/unsubscribe/{subscriber.token}",
+        "List-Unsubscribe=One-Click",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 200
+    assert Subscriber.objects.get(pk=subscriber.pk).state == "unsubscribed"
+
+
+def test_confirm_is_get_only(client, subscriber):
+    assert client.post(f"/subscriptions/confirm/{subscriber.token}").status_code == 405
+    subscriber.refresh_from_db()
+    assert subscriber.state == "unconfirmed"
