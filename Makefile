@@ -14,7 +14,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 MANAGE := $(BIN)/honcho run $(BIN)/python manage.py
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test lint fmt migrate install install-dev
+.PHONY: run test lint fmt migrate install install-dev openapi
 
 run: $(VENV)/.installed
 	$(MANAGE) migrate --noinput
@@ -39,6 +39,10 @@ lint: $(VENV)/.installed-dev
 fmt: $(VENV)/.installed-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Regenerate the committed OpenAPI schema after changing the API (a test fails while it is stale).
+openapi: $(VENV)/.installed-dev
+	$(BIN)/python manage.py spectacular --format openapi-json --validate --file docs/openapi-v1.json
 
 migrate: $(VENV)/.installed
 	$(MANAGE) migrate --noinput

@@ -143,13 +143,33 @@ def rails_to_nested(pairs: list[tuple[str, str]]) -> dict:
     return root
 
 
+def reject_nul_bytes(data, path: str = ""):
+    """PostgreSQL cannot store or compare text with a NUL byte: refuse it at the door, naming the field."""
+    if isinstance(data, str):
+        if "\x00" in data:
+            raise ServiceError("Text may not contain NUL bytes.", field=path or "body")
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            child = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                raise ServiceError("Keys may not contain NUL bytes.", field=path or "body")
+            reject_nul_bytes(value, child)
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            reject_nul_bytes(value, f"{path}[{index}]" if path else f"[{index}]")
+    return data
+
+
 class RailsFormParser(BaseParser):
     media_type = "application/x-www-form-urlencoded"
 
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
-        raw = stream.read().decode(encoding) if stream is not None else ""
-        return rails_to_nested(parse_qsl(raw, keep_blank_values=True))
+        try:
+            raw = stream.read().decode(encoding) if stream is not None else ""
+        except UnicodeDecodeError:
+            raise exceptions.ParseError(f"The body is not valid {encoding}.") from None
+        return reject_nul_bytes(rails_to_nested(parse_qsl(raw, keep_blank_values=True)))
 
 
 class LenientJSONParser(JSONParser):
@@ -160,9 +180,10 @@ class LenientJSONParser(JSONParser):
         if not raw.strip():
             return {}
         try:
-            return json.loads(raw)
+            data = json.loads(raw)
         except ValueError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+        return reject_nul_bytes(data)
 
 
 # --- Field readers: turn client values into Python values, or a 422 naming the field -----------------------
@@ -202,13 +223,18 @@ def as_str(value, *, field: str, max_length: int | None = None, allow_null: bool
     return value
 
 
-def as_int(value, *, field: str, minimum: int | None = None) -> int:
+MAX_INT = 2**31 - 1  # positions, pages and limits all fit; page × limit stays within PostgreSQL's bigint
+
+
+def as_int(value, *, field: str, minimum: int | None = None, maximum: int = MAX_INT) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise ServiceError("Expected an integer.", field=field) from None
     if isinstance(value, bool) or (minimum is not None and number < minimum):
         raise ServiceError(f"Expected an integer of at least {minimum}.", field=field)
+    if number > maximum:
+        raise ServiceError(f"Expected an integer of at most {maximum}.", field=field)
     return number
 
 
@@ -217,7 +243,10 @@ def as_datetime(value, *, field: str, allow_null: bool = False) -> datetime | No
     if value in (None, "") and allow_null:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ServiceError("The timestamp is out of range.", field=field) from None
     if isinstance(value, str):
         text = value.strip().replace("z", "Z")
         parsed = None
@@ -233,7 +262,11 @@ def as_datetime(value, *, field: str, allow_null: bool = False) -> datetime | No
             if day is not None:
                 parsed = datetime(day.year, day.month, day.day, tzinfo=UTC)
         if parsed is not None:
-            return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+            try:
+                # Stored and compared in UTC (PostgreSQL refuses offsets beyond ±15:59).
+                return parsed.astimezone(UTC) if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+            except OverflowError:
+                pass
     raise ServiceError("Expected an ISO-8601 date and time.", field=field)
 
 

@@ -1,6 +1,7 @@
 """Management API v1 routes, each with an optional `.json` suffix; unknown paths answer JSON 404."""
 
-from django.urls import re_path
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from components import api as components_api
 from incidents import api as incidents_api
@@ -10,6 +11,8 @@ from . import page_api
 from .api import not_found, v1_route
 
 urlpatterns = [
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="v1-openapi"),
+    path("docs", SpectacularSwaggerView.as_view(url_name="v1-openapi"), name="v1-docs"),
     v1_route("pages", page_api.PageList.as_view(), "v1-pages"),
     v1_route("pages/<page_id>", page_api.PageDetail.as_view(), "v1-page"),
     v1_route("pages/<page_id>/components", components_api.ComponentList.as_view(), "v1-components"),

@@ -82,6 +82,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "statuspage",
     "components",
     "incidents",
@@ -90,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "statuspage.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -236,6 +239,23 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "statuspage.openapi.StatuspageAutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Statuspage-compatible management API",
+    "DESCRIPTION": "Management REST API v1, compatible with Atlassian Statuspage's. Every path also answers with a "
+    "`.json` suffix. Authenticate with `Authorization: OAuth <api key>` (also `Bearer <key>`, a bare key, or "
+    "`?api_key=`).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/v1",
+    "PREPROCESSING_HOOKS": ["statuspage.openapi.only_documented_routes"],
+    "POSTPROCESSING_HOOKS": ["statuspage.openapi.add_object_schemas"],
+    # The docs page's assets are served from here, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": False,
 }
 
 LOGGING = {
