@@ -459,9 +459,12 @@ def incident_correct_record(
     return locked
 
 
-def _lock_postmortem(incident: Incident) -> tuple[Incident, Postmortem]:
+def _lock_postmortem(incident: Incident, at: datetime | None = None) -> tuple[Incident, Postmortem]:
     locked = _lock_incident(incident)
-    postmortem, _ = Postmortem.objects.select_for_update().get_or_create(incident=locked)
+    at = at or timezone.now()
+    postmortem, _ = Postmortem.objects.select_for_update().get_or_create(
+        incident=locked, defaults={"created_at": at, "updated_at": at}
+    )
     return locked, postmortem
 
 
@@ -469,8 +472,8 @@ def _lock_postmortem(incident: Incident) -> tuple[Incident, Postmortem]:
 def postmortem_save_draft(*, incident: Incident, body_draft: str, at: datetime | None = None) -> Postmortem:
     if incident.is_maintenance:
         raise ServiceError("A maintenance has no postmortem.", field="incident")
-    locked, postmortem = _lock_postmortem(incident)
     at = at or timezone.now()
+    locked, postmortem = _lock_postmortem(incident, at)
     postmortem.body_draft = _validate_body(body_draft)
     postmortem.body_draft_updated_at = at
     postmortem.updated_at = at
