@@ -11,6 +11,7 @@ from django.utils.text import Truncator
 
 from statuspage.admin import (
     PageScopedAdminMixin,
+    ReadOnlyAdminMixin,
     ScopedInlineMixin,
 )
 from statuspage.selectors import pages_for_user
@@ -38,7 +39,7 @@ def _affected_summary(update: IncidentUpdate) -> str:
     )
 
 
-class IncidentUpdateInline(ScopedInlineMixin, admin.TabularInline):
+class IncidentUpdateInline(ReadOnlyAdminMixin, ScopedInlineMixin, admin.TabularInline):
     """The timeline, newest first, read-only: updates are posted with "Post update" and corrected one by one."""
 
     model = IncidentUpdate
@@ -56,15 +57,6 @@ class IncidentUpdateInline(ScopedInlineMixin, admin.TabularInline):
             .prefetch_related("affected_components__component__group")
             .order_by("-display_at", "-created_at")
         )
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Body")
     def body_excerpt(self, update):

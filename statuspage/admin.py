@@ -11,7 +11,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from .errors import ServiceError
-from .models import ApiKey, Page, PageMembership
+from .models import CSS_FIELDS, ApiKey, Page, PageMembership
 from .selectors import pages_for_user
 
 admin.site.site_header = "Statuspage administration"
@@ -221,22 +221,7 @@ class PageAdmin(PageScopedAdminMixin, admin.ModelAdmin):
             "Branding",
             {
                 "classes": ["collapse"],
-                "fields": [
-                    "logo_url",
-                    "favicon_url",
-                    "css_body_background_color",
-                    "css_font_color",
-                    "css_light_font_color",
-                    "css_greens",
-                    "css_yellows",
-                    "css_oranges",
-                    "css_blues",
-                    "css_reds",
-                    "css_border_color",
-                    "css_graph_color",
-                    "css_link_color",
-                    "css_no_data",
-                ],
+                "fields": ["logo_url", "favicon_url", *CSS_FIELDS],
             },
         ),
     ]

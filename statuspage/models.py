@@ -10,6 +10,21 @@ from django.utils import timezone
 from .ids import PublicIdModel
 
 SUBDOMAIN_REGEX = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+# Branding colours, named as Statuspage's page fields: six hex digits, no '#'.
+CSS_FIELDS = (
+    "css_body_background_color",
+    "css_font_color",
+    "css_light_font_color",
+    "css_greens",
+    "css_yellows",
+    "css_oranges",
+    "css_blues",
+    "css_reds",
+    "css_border_color",
+    "css_graph_color",
+    "css_link_color",
+    "css_no_data",
+)
 
 
 def validate_time_zone(value: str) -> None:
@@ -66,20 +81,7 @@ class Page(PublicIdModel):
                 models.CheckConstraint(
                     condition=models.Q(**{f"{field}__regex": r"^[0-9a-fA-F]{6}$"}), name=f"page_{field}_hex"
                 )
-                for field in (
-                    "css_body_background_color",
-                    "css_font_color",
-                    "css_light_font_color",
-                    "css_greens",
-                    "css_yellows",
-                    "css_oranges",
-                    "css_blues",
-                    "css_reds",
-                    "css_border_color",
-                    "css_graph_color",
-                    "css_link_color",
-                    "css_no_data",
-                )
+                for field in CSS_FIELDS
             ),
         ]
 

@@ -11,6 +11,8 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
+from .models import CSS_FIELDS
+
 
 def ref(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
@@ -52,8 +54,7 @@ SUBSCRIBER_MODE = {"type": "string", "enum": ["email", "sms", "webhook", "slack"
 _LOGO = obj({"updated_at": N_DATETIME, "size": nullable(INT), "url": STR})
 _IMAGE = obj({"updated_at": N_DATETIME, "original_url": STR, "size": nullable(INT), "normal_url": STR,
               "retina_url": STR})
-_CSS = ["css_body_background_color", "css_font_color", "css_light_font_color", "css_greens", "css_yellows",
-        "css_oranges", "css_blues", "css_reds", "css_border_color", "css_graph_color", "css_link_color", "css_no_data"]
+_CSS = CSS_FIELDS
 
 SCHEMAS: dict[str, dict] = {
     "Error": obj(

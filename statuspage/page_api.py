@@ -4,7 +4,7 @@ from rest_framework.response import Response
 
 from .api import V1View, as_bool, as_str, unwrap
 from .formats import iso_s
-from .models import Page
+from .models import CSS_FIELDS, Page
 from .services import PAGE_BOOL_FIELDS, PAGE_WRITABLE, page_update
 
 
@@ -43,7 +43,7 @@ def page_v1(page: Page) -> dict:
         "country": None,
         "time_zone": page.time_zone,
     }
-    for field in (f.name for f in Page._meta.fields if f.name.startswith("css_")):
+    for field in CSS_FIELDS:
         body[field] = getattr(page, field)
     body["favicon_logo"] = _logo(page.favicon_url)
     body["transactional_logo"] = {

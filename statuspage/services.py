@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .errors import ServiceError
-from .models import SUBDOMAIN_REGEX, Page, validate_time_zone
+from .models import CSS_FIELDS, SUBDOMAIN_REGEX, Page, validate_time_zone
 
 PAGE_TEXT_FIELDS = {
     "name": 255,
@@ -25,7 +25,7 @@ PAGE_BOOL_FIELDS = (
     "allow_webhook_subscribers",
     "allow_rss_atom_feeds",
 )
-PAGE_CSS_FIELDS = tuple(f.name for f in Page._meta.fields if f.name.startswith("css_"))
+PAGE_CSS_FIELDS = CSS_FIELDS
 PAGE_WRITABLE = (
     *PAGE_TEXT_FIELDS, *PAGE_URL_FIELDS, *PAGE_BOOL_FIELDS, *PAGE_CSS_FIELDS,
     "subdomain", "domain", "time_zone", "notifications_from_email",
