@@ -8,7 +8,7 @@ from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 
 from components.models import Component, ComponentGroup
-from components.selectors import page_status
+from components.selectors import page_rollup, page_status
 from statuspage.selectors import page_for_request
 
 from .models import (
@@ -95,16 +95,16 @@ def _context(request: HttpRequest):
 
 
 def _components(page) -> list[dict]:
-    groups = list(ComponentGroup.objects.filter(page=page))
-    components = list(Component.objects.filter(page=page))
-    return components_v2(groups, components)
+    return components_v2(list(ComponentGroup.objects.filter(page=page)), list(Component.objects.filter(page=page)))
+
+
+def _incident_rows(page, condition: Q, limit: int | None = None) -> list[Incident]:
+    queryset = incidents_for_payload(Incident.objects.filter(condition, page=page).order_by("-started_at", "-pk"))
+    return list(queryset[:limit] if limit is not None else queryset)
 
 
 def _incidents(page, base_url: str, condition: Q, limit: int | None = None) -> list[dict]:
-    queryset = incidents_for_payload(Incident.objects.filter(condition, page=page).order_by("-started_at", "-pk"))
-    if limit is not None:
-        queryset = queryset[:limit]
-    return [incident_v2(incident, base_url) for incident in queryset]
+    return [incident_v2(incident, base_url) for incident in _incident_rows(page, condition, limit)]
 
 
 REALTIME = Q(kind=IncidentKind.REALTIME)
@@ -116,11 +116,18 @@ ACTIVE = MAINTENANCE & Q(status__in=ACTIVE_MAINTENANCE_STATUSES)
 
 @v2_endpoint
 def summary(request: HttpRequest) -> HttpResponse:
+    """The widget's endpoint, so the busiest: everything is read once and the roll-up computed from it."""
     page, base_url, body = _context(request)
     body["components"] = _components(page)
-    body["incidents"] = _incidents(page, base_url, UNRESOLVED)
-    body["scheduled_maintenances"] = _incidents(page, base_url, UPCOMING | ACTIVE)
-    body["status"] = page_status(page).as_dict()
+    rows = _incident_rows(page, UNRESOLVED | UPCOMING | ACTIVE)
+    incidents = [i for i in rows if not i.is_maintenance]
+    maintenances = [i for i in rows if i.is_maintenance]
+    body["incidents"] = [incident_v2(i, base_url) for i in incidents]
+    body["scheduled_maintenances"] = [incident_v2(i, base_url) for i in maintenances]
+    statuses = [c["status"] for c in body["components"] if not c["group"]]
+    active = [m for m in maintenances if m.status in ACTIVE_MAINTENANCE_STATUSES]
+    impacts = [i.impact for i in incidents] + [m.impact for m in active]
+    body["status"] = page_rollup(statuses, impacts).as_dict()
     return json_response(request, body)
 
 
