@@ -1,5 +1,6 @@
 """Management API v1: components, component groups and their uptime (reference §2.2, §2.3, §4)."""
 
+import calendar
 from datetime import date, datetime, time, timedelta
 
 from django.http import Http404
@@ -197,6 +198,8 @@ MAX_RANGE_DAYS = 184
 def _parse_day(value: str, *, field: str, end: bool) -> date:
     """`YYYY`, `YYYY-MM` or `YYYY-MM-DD`; a partial date means the first (or, for an end, the last) day."""
     parts = value.split("-")
+    if not all(p.isdigit() and len(p) <= 4 for p in parts):
+        raise ServiceError("Expected YYYY, YYYY-MM or YYYY-MM-DD.", field=field)
     try:
         numbers = [int(p) for p in parts]
         if len(numbers) == 1:
@@ -205,10 +208,10 @@ def _parse_day(value: str, *, field: str, end: bool) -> date:
             first = date(numbers[0], numbers[1], 1)
             if not end:
                 return first
-            return (first.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            return first.replace(day=calendar.monthrange(first.year, first.month)[1])
         if len(numbers) == 3:
             return date(*numbers)
-    except ValueError:
+    except (ValueError, OverflowError):
         pass
     raise ServiceError("Expected YYYY, YYYY-MM or YYYY-MM-DD.", field=field)
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from statuspage.errors import ServiceError
 from statuspage.models import Page
+from statuspage.validators import check_moment
 
 from .models import Component, ComponentGroup, ComponentStatus, ComponentStatusChange
 
@@ -174,6 +175,7 @@ def component_history_correct(*, component: Component, status: str, start: datet
     past can be rewritten (the current status changes through `component_set_status`).
     """
     validate_component_status(status)
+    check_moment(start, field="start")
     if end <= start:
         raise ServiceError("The end must be after the start.", field="end")
     if end > timezone.now():

@@ -325,12 +325,14 @@ class IncidentDetail(IncidentView):
         status = fields.get("status")
         if status == "postmortem" and incident.status != "postmortem":
             raise ServiceError("Publish the postmortem to give an incident the postmortem status.", field="status")
-        status_changed = status is not None and status != incident.status
+        # An incident showing its published postmortem is resolved underneath; later notes are posted as such.
+        current = "resolved" if incident.status == "postmortem" else incident.status
+        status_changed = status is not None and status not in (incident.status, current)
         if not (status_changed or fields.get("body") or fields.get("components")):
             return
         incident_post_update(
             incident=incident,
-            status=status if status_changed else incident.status,
+            status=status if status_changed else current,
             body=fields.get("body", ""),
             components=_with_current_statuses(incident.page, fields.get("components", {})),
             deliver_notifications=fields.get("deliver_notifications", True),

@@ -6,6 +6,7 @@ import json
 
 from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from components.models import Component, ComponentGroup
 from components.selectors import page_rollup, page_status
@@ -42,7 +43,9 @@ def json_response(request: HttpRequest, body: dict) -> HttpResponse:
     """JSON with CORS for widgets, an ETag (304 on a match) and a short shared-cache lifetime."""
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
     etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-    if etag in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+    # Weak comparison, as RFC 9110 asks for If-None-Match (a proxy may have weakened the tag).
+    wanted = [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]
+    if etag in wanted or "*" in wanted:
         response: HttpResponse = HttpResponseNotModified()
     else:
         response = HttpResponse(content, content_type="application/json; charset=utf-8")
@@ -56,6 +59,7 @@ def json_response(request: HttpRequest, body: dict) -> HttpResponse:
 def v2_endpoint(view):
     """GET only; every error is JSON (clients fail on HTML), with CORS so widgets can read it."""
 
+    @csrf_exempt  # read-only and anonymous: a stray POST gets a JSON 405, not Django's CSRF page
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.method == "OPTIONS":
@@ -77,9 +81,10 @@ def v2_endpoint(view):
     return wrapper
 
 
-@v2_endpoint
+@csrf_exempt
 def not_found(request: HttpRequest) -> HttpResponse:
-    raise Http404("No such endpoint.")
+    """Whatever the method: there is nothing here."""
+    return _error(404, "not_found", "No such endpoint.")
 
 
 def _error(status_code: int, error: str, message: str) -> HttpResponse:

@@ -12,6 +12,7 @@ from components.services import component_history_correct, component_set_status,
 from notifications.services import notification_record_incident_update, notification_record_postmortem
 from statuspage.errors import ServiceError
 from statuspage.models import Page
+from statuspage.validators import check_moment
 
 from .models import (
     REALTIME_STATUSES,
@@ -157,6 +158,11 @@ def _apply_update(
         incident.components.add(*[component for component, _ in component_statuses])
 
     incident.status = status
+    if status == IncidentStatus.RESOLVED and Postmortem.objects.filter(
+        incident=incident, published_at__isnull=False
+    ).exists():
+        # A late note on a resolved incident does not hide its published postmortem.
+        incident.status = IncidentStatus.POSTMORTEM
     if status == IncidentStatus.MONITORING and incident.monitoring_at is None:
         incident.monitoring_at = at
     if status in (IncidentStatus.RESOLVED, IncidentStatus.COMPLETED):
@@ -201,6 +207,8 @@ def incident_create(
     if kind not in IncidentKind.values:
         raise ServiceError(f"{kind!r} is not an incident kind.", field="kind")
     status = _validate_status(kind, status or ("scheduled" if kind == IncidentKind.SCHEDULED else "investigating"))
+    check_moment(scheduled_for, field="scheduled_for")
+    check_moment(scheduled_until, field="scheduled_until")
     if kind == IncidentKind.SCHEDULED:
         if scheduled_for is None or scheduled_until is None:
             raise ServiceError("A maintenance needs scheduled_for and scheduled_until.", field="scheduled_for")
@@ -260,6 +268,7 @@ def incident_post_update(
     """Add a timeline update: new status and body, and the statuses it sets on components."""
     locked = _lock_incident(incident)
     status = _validate_status(locked.kind, status)
+    check_moment(display_at, field="display_at")
     pairs = _resolve_component_statuses(locked.page, components)
     at = at or timezone.now()
     update = _apply_update(
@@ -321,9 +330,9 @@ def incident_edit(
     if not isinstance(metadata, _Unset):
         locked.metadata = _validate_metadata(metadata)
     if not isinstance(scheduled_for, _Unset):
-        locked.scheduled_for = scheduled_for
+        locked.scheduled_for = check_moment(scheduled_for, field="scheduled_for")
     if not isinstance(scheduled_until, _Unset):
-        locked.scheduled_until = scheduled_until
+        locked.scheduled_until = check_moment(scheduled_until, field="scheduled_until")
     if locked.is_maintenance and (
         locked.scheduled_for is None or locked.scheduled_until is None or locked.scheduled_until <= locked.scheduled_for
     ):
@@ -353,7 +362,7 @@ def incident_update_edit(
     if not isinstance(display_at, _Unset):
         if display_at is None:
             raise ServiceError("display_at cannot be empty.", field="display_at")
-        locked.display_at = display_at
+        locked.display_at = check_moment(display_at, field="display_at")
     if not isinstance(deliver_notifications, _Unset):
         locked.deliver_notifications = deliver_notifications
     if not isinstance(wants_twitter_update, _Unset):
@@ -389,7 +398,8 @@ def incident_backfill(
     metadata: dict | None = None,
 ) -> Incident:
     """Record a past incident: resolved, never notified, and changing no component's current status."""
-    started_at = _as_utc_datetime(backfill_date, field="backfill_date")
+    started_at = check_moment(_as_utc_datetime(backfill_date, field="backfill_date"), field="backfill_date")
+    check_moment(resolved_at, field="resolved_at")
     if started_at > timezone.now():
         raise ServiceError("A backfilled incident must be in the past.", field="backfill_date")
     resolved_at = resolved_at or started_at
@@ -437,6 +447,7 @@ def incident_correct_record(
     locked = _lock_incident(incident)
     if not locked.is_closed:
         raise ServiceError("Only a resolved incident's record can be corrected.", field="status")
+    check_moment(started_at, field="started_at")
     if resolved_at <= started_at:
         raise ServiceError("resolved_at must be after started_at.", field="resolved_at")
     if resolved_at > timezone.now():

@@ -17,6 +17,7 @@ from django.http import Http404, JsonResponse
 from django.urls import re_path
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.parsers import BaseParser, JSONParser
@@ -27,6 +28,7 @@ from rest_framework.views import APIView
 
 from .errors import Conflict, ServiceError
 from .models import ApiKey, IdempotencyRecord, Page, hash_api_key
+from .validators import check_moment
 
 # --- Authentication ------------------------------------------------------------------------------------
 
@@ -183,6 +185,8 @@ class LenientJSONParser(JSONParser):
             data = json.loads(raw)
         except ValueError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
+        except RecursionError:
+            raise exceptions.ParseError("The JSON is nested too deeply.") from None
         return reject_nul_bytes(data)
 
 
@@ -229,7 +233,7 @@ MAX_INT = 2**31 - 1  # positions, pages and limits all fit; page × limit stays 
 def as_int(value, *, field: str, minimum: int | None = None, maximum: int = MAX_INT) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: JSON's 1e400 is a float infinity
         raise ServiceError("Expected an integer.", field=field) from None
     if isinstance(value, bool) or (minimum is not None and number < minimum):
         raise ServiceError(f"Expected an integer of at least {minimum}.", field=field)
@@ -244,7 +248,7 @@ def as_datetime(value, *, field: str, allow_null: bool = False) -> datetime | No
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):
         try:
-            return datetime.fromtimestamp(value, tz=UTC)
+            return check_moment(datetime.fromtimestamp(value, tz=UTC), field=field)
         except (OverflowError, OSError, ValueError):
             raise ServiceError("The timestamp is out of range.", field=field) from None
     if isinstance(value, str):
@@ -264,9 +268,11 @@ def as_datetime(value, *, field: str, allow_null: bool = False) -> datetime | No
         if parsed is not None:
             try:
                 # Stored and compared in UTC (PostgreSQL refuses offsets beyond ±15:59).
-                return parsed.astimezone(UTC) if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+                moment = parsed.astimezone(UTC) if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
             except OverflowError:
-                pass
+                moment = None
+            if moment is not None:
+                return check_moment(moment, field=field)
     raise ServiceError("Expected an ISO-8601 date and time.", field=field)
 
 
@@ -345,8 +351,9 @@ def exception_handler(exc, context):
     return None
 
 
+@csrf_exempt
 def not_found(request, *args, **kwargs):
-    """Unknown paths under /v1/ answer JSON, never HTML."""
+    """Unknown paths under /v1/ answer JSON, never HTML (whatever the method: no CSRF page either)."""
     return JsonResponse({"error": "not_found", "message": "No such endpoint."}, status=404)
 
 
@@ -390,7 +397,7 @@ def idempotent(handler):
                     transaction.set_rollback(True)
                     return response
                 record.status_code = response.status_code
-                record.body = response.data
+                record.body = json.dumps(response.data)
                 record.save(update_fields=["status_code", "body"])
                 return response
         except IntegrityError:
@@ -398,7 +405,8 @@ def idempotent(handler):
         record = IdempotencyRecord.objects.get(api_key=api_key, key=key)
         if record.fingerprint != fingerprint:
             raise Conflict("This Idempotency-Key was used with a different request.", field="Idempotency-Key")
-        return Response(record.body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
+        body = json.loads(record.body) if record.body is not None else None
+        return Response(body, status=record.status_code, headers={"Idempotent-Replayed": "true"})
 
     return wrapper
 

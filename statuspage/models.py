@@ -188,7 +188,8 @@ class IdempotencyRecord(models.Model):
     key = models.CharField(max_length=255)
     fingerprint = models.CharField(max_length=64)
     status_code = models.PositiveSmallIntegerField(null=True)
-    body = models.JSONField(null=True)
+    # The response as JSON text: a jsonb column would not keep the keys in the order they were sent.
+    body = models.TextField(null=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -3,6 +3,7 @@
 import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -58,6 +59,13 @@ def page_update(*, page: Page, **fields) -> Page:
                 validate_time_zone(value)
             except ValidationError as exc:
                 raise ServiceError(exc.messages[0], field=name) from None
+        elif name == "notifications_from_email":
+            value = value or ""
+            if value:
+                try:
+                    validate_email(value)
+                except ValidationError:
+                    raise ServiceError("Expected an email address.", field=name) from None
         elif name in PAGE_URL_FIELDS or name == "domain":
             value = value or ""
             if name != "domain" and value and not re.match(r"^https?://", value):

@@ -6,3 +6,6 @@ urlpatterns = [
     path("v1/", include("statuspage.api_urls")),
     path("", include("incidents.urls")),
 ]
+
+handler400 = "statuspage.views.bad_request"
+handler500 = "statuspage.views.server_error"
