@@ -122,7 +122,14 @@ class Incident(PublicIdModel):
         return self.name
 
     def get_absolute_url(self) -> str:
+        """The path on the page's public site (templates add `?page=` when that chose the page)."""
         return f"/incidents/{self.pk}"
+
+    def public_link(self) -> str:
+        """A link that opens this incident from anywhere: the page's own host, or `?page=` on this one."""
+        if self.page.host:
+            return f"{self.page.public_url()}/incidents/{self.pk}"
+        return f"/incidents/{self.pk}?page={self.page.subdomain}"
 
     @property
     def impact(self) -> str:

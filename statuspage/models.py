@@ -1,4 +1,5 @@
 import hashlib
+import re
 import secrets
 import zoneinfo
 
@@ -25,6 +26,18 @@ CSS_FIELDS = (
     "css_link_color",
     "css_no_data",
 )
+
+
+def custom_domain_problem(domain: str) -> str | None:
+    """Why a custom domain cannot be used, or None. The service's own domain and its subdomains are not
+    up for grabs: they would let one tenant serve its page at another tenant's address."""
+    domain = domain.lower().strip(".")
+    if not re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+", domain):
+        return "Expected a host name, e.g. status.example.com."
+    own = settings.STATUSPAGE_DOMAIN
+    if own and (domain == own or domain.endswith(f".{own}")):
+        return f"Pages are served at <subdomain>.{own} already; a custom domain must be outside it."
+    return None
 
 
 def validate_time_zone(value: str) -> None:
@@ -87,6 +100,13 @@ class Page(PublicIdModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.domain:
+            problem = custom_domain_problem(self.domain)
+            if problem:
+                raise ValidationError({"domain": problem})
 
     def save(self, *args, **kwargs):
         self.subdomain = self.subdomain.lower()

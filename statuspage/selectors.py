@@ -14,11 +14,12 @@ def page_for_request(request: HttpRequest) -> Page:
     """
     host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".") if request.get_host() else ""
     if host:
-        condition = Q(domain=host)
         suffix = f".{settings.STATUSPAGE_DOMAIN}" if settings.STATUSPAGE_DOMAIN else None
         if suffix and host.endswith(suffix):
-            condition |= Q(subdomain=host[: -len(suffix)])
-        page = Page.objects.filter(condition).first()
+            # Our own subdomains are decided by subdomain alone: no custom domain can claim one.
+            page = Page.objects.filter(subdomain=host[: -len(suffix)]).first()
+        else:
+            page = Page.objects.filter(domain=host).first()
         if page is not None:
             return page
     wanted = request.GET.get("page", "").strip().lower()

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .errors import ServiceError
-from .models import CSS_FIELDS, SUBDOMAIN_REGEX, Page, validate_time_zone
+from .models import CSS_FIELDS, SUBDOMAIN_REGEX, Page, custom_domain_problem, validate_time_zone
 
 PAGE_TEXT_FIELDS = {
     "name": 255,
@@ -70,8 +70,10 @@ def page_update(*, page: Page, **fields) -> Page:
             value = value or ""
             if name != "domain" and value and not re.match(r"^https?://", value):
                 raise ServiceError("Expected an http(s) URL.", field=name)
-            if name == "domain" and value and not re.fullmatch(r"[a-z0-9.-]+", value.lower()):
-                raise ServiceError("Expected a host name, e.g. status.example.com.", field=name)
+            if name == "domain" and value:
+                problem = custom_domain_problem(value)
+                if problem:
+                    raise ServiceError(problem, field=name)
         setattr(locked, name, value)
     locked.updated_at = timezone.now()
     try:
