@@ -18,6 +18,7 @@ from statuspage.selectors import pages_for_user
 
 from .forms import (
     IncidentChangeForm,
+    IncidentCorrectRecordForm,
     IncidentCreateForm,
     IncidentPostUpdateForm,
     IncidentUpdateEditForm,
@@ -80,6 +81,9 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     list_filter = ["kind", "status", "page"]
     list_select_related = ["page"]
     search_fields = ["name", "id"]
+
+    def view_on_site(self, obj):
+        return obj.public_link()
     date_hierarchy = "started_at"
     inlines = [IncidentUpdateInline]
     readonly_fields = [
@@ -125,6 +129,11 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.post_update_view),
                 name="{}_{}_post_update".format(*info),
             ),
+            path(
+                "<path:object_id>/correct-record/",
+                self.admin_site.admin_view(self.correct_record_view),
+                name="{}_{}_correct_record".format(*info),
+            ),
             *super().get_urls(),
         ]
 
@@ -155,6 +164,10 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
             if not incident.is_closed:
                 closing = IncidentStatus.COMPLETED if incident.is_maintenance else IncidentStatus.RESOLVED
                 extra_context["resolve_url"] = f"{extra_context['post_update_url']}?status={closing}"
+            else:
+                extra_context["correct_record_url"] = reverse(
+                    "admin:incidents_incident_correct_record", args=[incident.pk]
+                )
             if not incident.is_maintenance:
                 postmortem = Postmortem.objects.filter(incident=incident).first()
                 if postmortem is not None:
@@ -180,12 +193,16 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[incident.pk]))
         return self._render_form(request, form, title="Open an incident or schedule a maintenance")
 
-    def post_update_view(self, request, object_id):
+    def _get_changeable(self, request, object_id) -> Incident:
         incident = self.get_object(request, object_id)
         if incident is None:
             raise Http404("No such incident.")
         if not self.has_change_permission(request, incident):
             raise PermissionDenied
+        return incident
+
+    def post_update_view(self, request, object_id):
+        incident = self._get_changeable(request, object_id)
         if request.method == "POST":
             form = IncidentPostUpdateForm(request.POST, incident=incident)
             if form.is_valid():
@@ -196,12 +213,44 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
                     return HttpResponseRedirect(reverse("admin:incidents_incident_change", args=[incident.pk]))
         else:
             form = IncidentPostUpdateForm(incident=incident, status=request.GET.get("status"))
-        return self._render_form(request, form, title=f"Post an update to “{incident}”", incident=incident)
+        return self._render_form(
+            request,
+            form,
+            title=f"Post an update to “{incident}”",
+            incident=incident,
+            components_help="A component left at its current status is not part of the update.",
+        )
 
-    def _render_form(self, request, form, *, title, incident=None):
+    def correct_record_view(self, request, object_id):
+        """Rewrite a closed incident's impact window and its components' history; uptime follows."""
+        incident = self._get_changeable(request, object_id)
+        change_url = reverse("admin:incidents_incident_change", args=[incident.pk])
+        if not incident.is_closed:
+            self.message_user(request, "Only a resolved incident's record can be corrected.", messages.ERROR)
+            return HttpResponseRedirect(change_url)
+        if request.method == "POST":
+            form = IncidentCorrectRecordForm(request.POST, incident=incident)
+            if form.is_valid() and form.save() is not None:
+                self.log_change(request, incident, "Corrected the record.")
+                self.message_user(request, "The record was corrected.", messages.SUCCESS)
+                return HttpResponseRedirect(change_url)
+        else:
+            form = IncidentCorrectRecordForm(incident=incident)
+        return self._render_form(
+            request,
+            form,
+            title=f"Correct the record of “{incident}”",
+            incident=incident,
+            submit_label="Correct the record",
+            components_help="The status each component really had from the start to the resolution.",
+        )
+
+    def _render_form(self, request, form, *, title, incident=None, submit_label=None, components_help=""):
         context = {
             **self.admin_site.each_context(request),
             "title": title,
+            "submit_label": submit_label or ("Post update" if incident else "Create"),
+            "components_help": components_help,
             "opts": self.opts,
             "form": form,
             "media": self.media + form.media,
@@ -253,7 +302,8 @@ class PostmortemAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     search_fields = ["incident__name"]
 
     def get_fields(self, request, obj=None):
-        fields = ["incident", "body_draft", "notify_subscribers", "preview"]
+        # "Notify subscribers" sits next to "Publish" in the submit row (see the change form template).
+        fields = ["incident", "body_draft", "preview"]
         if obj is not None:
             fields += ["published_at", "notified_subscribers_at"]
         return fields

@@ -1,8 +1,10 @@
 """The staff admin's incident forms. Each one writes through one service call."""
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 
-from components.models import Component, ComponentStatus
+from components.models import Component, ComponentStatus, ComponentStatusChange
 from statuspage.admin import ServiceModelForm, add_service_error
 from statuspage.errors import ServiceError
 
@@ -18,6 +20,7 @@ from .models import (
 )
 from .services import (
     DEFAULT_BODIES,
+    incident_correct_record,
     incident_create,
     incident_edit,
     incident_post_update,
@@ -39,11 +42,56 @@ OPEN_REALTIME_CHOICES = _status_choices(REALTIME_STATUSES[:-1])  # "postmortem" 
 SCHEDULED_CHOICES = _status_choices(SCHEDULED_STATUSES)
 
 
+# From best to worst: the default a correction offers is the worst status a component had.
+COMPONENT_SEVERITY = [
+    ComponentStatus.OPERATIONAL,
+    ComponentStatus.UNDER_MAINTENANCE,
+    ComponentStatus.DEGRADED_PERFORMANCE,
+    ComponentStatus.PARTIAL_OUTAGE,
+    ComponentStatus.MAJOR_OUTAGE,
+]
+MAX_METADATA_DEPTH = 32
+
+
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
-    def __init__(self, attrs=None):
-        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+    def __init__(self, attrs=None, format="%Y-%m-%dT%H:%M"):
+        super().__init__(attrs, format=format)
+
+
+def _json_depth(value) -> int:
+    """How deeply `value` nests, counted without recursion."""
+    depth, level = 0, [value]
+    while level:
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        depth += 1
+    return depth
+
+
+class BoundedJSONField(forms.JSONField):
+    """A JSON field that refuses deep nesting: `json.loads` raises RecursionError on it, not JSONDecodeError."""
+
+    def to_python(self, value):
+        too_deep = ValidationError(f"Nested more than {MAX_METADATA_DEPTH} levels deep.", code="invalid")
+        try:
+            converted = super().to_python(value)
+        except RecursionError:
+            raise too_deep from None
+        if _json_depth(converted) > MAX_METADATA_DEPTH:
+            raise too_deep
+        return converted
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
 
 
 class ComponentStatusesMixin:
@@ -121,7 +169,12 @@ class IncidentCreateForm(ComponentStatusesMixin, forms.Form):
 
     def __init__(self, data=None, *, pages, initial=None):
         initial = dict(initial or {})
-        initial.setdefault("body", DEFAULT_BODIES[initial.get("status") or IncidentStatus.INVESTIGATING])
+        # The admin passes `?status=` and `?kind=` through; an unknown one is ignored, not an error.
+        if initial.get("status") not in DEFAULT_BODIES:
+            initial.pop("status", None)
+        if initial.get("kind") not in IncidentKind.values:
+            initial.pop("kind", None)
+        initial.setdefault("body", DEFAULT_BODIES[initial.get("status", IncidentStatus.INVESTIGATING)])
         super().__init__(data, initial=initial)
         self.fields["page"].queryset = pages
         page_list = list(pages)
@@ -190,7 +243,8 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
             .select_related("page", "group")
             .order_by("group__position", "position")
         )
-        # Affected components first, pre-selected with their current status (operational when closing).
+        # Affected components first, pre-selected with their current status (operational when closing). A select
+        # left at the component's current status is not part of the update (see `clean`).
         components.sort(key=lambda component: component.pk not in affected)
         initial = {
             component.pk: ComponentStatus.OPERATIONAL if closing else component.status
@@ -201,7 +255,13 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        cleaned["components"] = self.clean_component_statuses()
+        # Only a status the user changed is part of the update: one left as it is would be recorded as an
+        # affected component going from its status to the same one.
+        cleaned["components"] = {
+            component_id: status
+            for component_id, status in self.clean_component_statuses().items()
+            if status != self.offered_components[component_id].status
+        }
         return cleaned
 
     def save(self) -> IncidentUpdate | None:
@@ -220,12 +280,74 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
             return None
 
 
+class IncidentCorrectRecordForm(ComponentStatusesMixin, forms.Form):
+    """Correct a closed incident's record: its real impact window and what its components really were.
+
+    Each affected component's select defaults to the worst status the record gives it during the incident,
+    or to major outage when the record shows none (a backfilled incident changed no status).
+    """
+
+    started_at = forms.DateTimeField(
+        label="Started",
+        widget=DateTimeLocalInput({"step": 1}, format="%Y-%m-%dT%H:%M:%S"),
+        input_formats=LOCAL_DATETIME_FORMATS,
+        help_text="UTC.",
+    )
+    resolved_at = forms.DateTimeField(
+        label="Resolved",
+        widget=DateTimeLocalInput({"step": 1}, format="%Y-%m-%dT%H:%M:%S"),
+        input_formats=LOCAL_DATETIME_FORMATS,
+        help_text="UTC.",
+    )
+
+    def __init__(self, data=None, *, incident: Incident):
+        self.incident = incident
+        super().__init__(data, initial={"started_at": incident.started_at, "resolved_at": incident.resolved_at})
+        components = list(incident.components.select_related("page", "group").order_by("group__position", "position"))
+        required = {component.pk for component in components}
+        self.add_component_fields(components, initial=self._worst_statuses(components), required_ids=required)
+
+    def _worst_statuses(self, components) -> dict[str, str]:
+        start = self.incident.started_at
+        end = self.incident.resolved_at or self.incident.updated_at
+        recorded = ComponentStatusChange.objects.filter(component__in=components, started_at__lt=end).exclude(
+            ended_at__lte=start
+        )
+        worst = {component.pk: ComponentStatus.OPERATIONAL for component in components}
+        for component_id, status in recorded.values_list("component_id", "status"):
+            worst[component_id] = max(worst[component_id], status, key=COMPONENT_SEVERITY.index)
+        return {
+            component_id: ComponentStatus.MAJOR_OUTAGE if status == ComponentStatus.OPERATIONAL else status
+            for component_id, status in worst.items()
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        cleaned["components"] = self.clean_component_statuses()
+        return cleaned
+
+    def save(self) -> Incident | None:
+        """The corrected incident, or None with the service's error added to the form."""
+        data = self.cleaned_data
+        try:
+            return incident_correct_record(
+                incident=self.incident,
+                started_at=data["started_at"],
+                resolved_at=data["resolved_at"],
+                components=data["components"],
+            )
+        except ServiceError as error:
+            add_service_error(self, error)
+            return None
+
+
 class IncidentChangeForm(ServiceModelForm):
     """An incident's own fields; its status moves only through updates."""
 
     class Meta:
         model = Incident
         fields = ["name", "impact_override", "metadata", "scheduled_for", "scheduled_until"]
+        field_classes = {"metadata": BoundedJSONField}
 
     def save_via_service(self):
         data = self.cleaned_data

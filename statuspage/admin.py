@@ -4,15 +4,17 @@ A staff user belongs to pages through `PageMembership`; membership alone grants 
 so no Django permission needs to be assigned. Superusers see everything.
 """
 
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
-from django.db import router, transaction
-from django.utils import timezone
+from django.contrib.admin.utils import get_fields_from_path, get_model_from_relation
+from django.db import models, router, transaction
 
 from .errors import ServiceError
 from .models import CSS_FIELDS, ApiKey, Page, PageMembership
 from .selectors import pages_for_user
+from .services import PAGE_WRITABLE, page_create, page_update
 
 admin.site.site_header = "Statuspage administration"
 admin.site.site_title = "Statuspage admin"
@@ -62,6 +64,21 @@ def add_service_error(form, error: ServiceError, aliases: dict[str, str] | None 
     form.add_error(field if field in form.fields else None, error.message)
 
 
+class ScopedRelatedFieldListFilter(admin.RelatedFieldListFilter):
+    """A "By page" / "By group" filter that offers only the objects of the user's pages.
+
+    Django's own filter lists every row of the related model, which would show other tenants' names.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        model = get_model_from_relation(field)
+        queryset = scope_queryset(request, model._default_manager.all(), page_path(model))
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        return [(obj.pk, str(obj)) for obj in queryset]
+
+
 class ServiceModelForm(forms.ModelForm):
     """A model form whose write is a service call, made as the last step of validation.
 
@@ -99,6 +116,7 @@ class PageScopedAdminMixin:
     """
 
     page_field = "page"
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     # Queryset and choices
 
@@ -120,6 +138,16 @@ class PageScopedAdminMixin:
                 queryset = db_field.remote_field.model._default_manager.all()
             kwargs["queryset"] = scope_queryset(request, queryset, page_path(db_field.related_model))
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        # A plain relation name ("page", "group") becomes a filter whose choices are scoped like the rows.
+        # Filters given as (name, class) or as a class are their author's to scope.
+        return [
+            (spec, ScopedRelatedFieldListFilter)
+            if isinstance(spec, str) and get_fields_from_path(self.model, spec)[-1].is_relation
+            else spec
+            for spec in super().get_list_filter(request)
+        ]
 
     # Permissions: membership grants access; an object of another page is out of reach.
 
@@ -193,9 +221,38 @@ class ReadOnlyAdminMixin:
         return False
 
 
+def https_url_formfield(field, **kwargs):
+    """A URL typed without a scheme ("example.com") is read as https (Django 6's default)."""
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
+class PageForm(ServiceModelForm):
+    """A page's settings, written (and validated) by `page_update`."""
+
+    class Meta:
+        model = Page
+        fields = list(PAGE_WRITABLE)
+        formfield_callback = https_url_formfield
+
+    def _get_validation_exclusions(self):
+        # `page_update` checks these and names the field at fault; the model's check constraints and unique
+        # check would report the same mistakes as a nameless "constraint violated" before the service runs.
+        return super()._get_validation_exclusions() | {"subdomain", *CSS_FIELDS}
+
+    def save_via_service(self):
+        data = self.cleaned_data
+        if self.instance._state.adding:
+            return page_create(**{name: data[name] for name in self.fields if name in PAGE_WRITABLE})
+        changed = {name: data[name] for name in self.changed_data if name in PAGE_WRITABLE}
+        return page_update(page=self.instance, **changed)
+
+
 @admin.register(Page)
 class PageAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     page_field = "pk"
+    form = PageForm
     list_display = ["name", "subdomain", "domain", "time_zone", "updated_at"]
     search_fields = ["name", "subdomain", "domain"]
     readonly_fields = ["id", "created_at", "updated_at"]
@@ -231,11 +288,6 @@ class PageAdmin(PageScopedAdminMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
-
-    def save_model(self, request, obj, form, change):
-        # A page's settings have no service: they are plain attributes, and `updated_at` moves with them.
-        obj.updated_at = timezone.now()
-        super().save_model(request, obj, form, change)
 
 
 @admin.register(PageMembership)

@@ -83,3 +83,17 @@ def page_update(*, page: Page, **fields) -> Page:
         field = "subdomain" if "subdomain" in fields else "domain"
         raise ServiceError(f"That {field} is taken by another page.", field=field) from None
     return locked
+
+
+@transaction.atomic
+def page_create(*, name: str, subdomain: str, **fields) -> Page:
+    """A new page, checked exactly as `page_update` checks an edited one."""
+    subdomain = (subdomain or "").lower()
+    if not re.fullmatch(SUBDOMAIN_REGEX, subdomain):
+        raise ServiceError("Lowercase letters, digits and hyphens only.", field="subdomain")
+    try:
+        with transaction.atomic():
+            page = Page.objects.create(name=(name or "").strip() or subdomain, subdomain=subdomain)
+    except IntegrityError:
+        raise ServiceError("That subdomain is taken by another page.", field="subdomain") from None
+    return page_update(page=page, name=name, **fields)

@@ -45,3 +45,22 @@ def test_incident_links_use_the_pages_own_host(db, hosted):
     page = make_page(name="Acme", subdomain="acme")
     incident = incident_create(page=page, name="x")
     assert incident.public_link() == f"http://acme.status.example.com/incidents/{incident.pk}"
+
+
+def test_page_create_validates_like_page_update(db):
+    from statuspage.services import page_create
+
+    page = page_create(name="Acme", subdomain="Acme", time_zone="Europe/Madrid", css_greens="00ff00")
+    assert (page.subdomain, page.time_zone, page.css_greens) == ("acme", "Europe/Madrid", "00ff00")
+    for fields, field in [
+        ({"name": "x", "subdomain": "acme"}, "subdomain"),
+        ({"name": "x", "subdomain": "bad_one"}, "subdomain"),
+        ({"name": "", "subdomain": "fine"}, "name"),
+        ({"name": "x", "subdomain": "fine", "time_zone": "Mars/Base"}, "time_zone"),
+    ]:
+        with pytest.raises(ServiceError) as excinfo:
+            page_create(**fields)
+        assert excinfo.value.field == field
+    from statuspage.models import Page
+
+    assert list(Page.objects.values_list("subdomain", flat=True)) == ["acme"]

@@ -348,3 +348,91 @@ def test_silent_update_edit_changes_body_and_time_and_sends_nothing(staff_client
     assert (update.body, update.display_at.isoformat()) == ("Corrected.", "2024-05-01T10:30:00+00:00")
     assert Notification.objects.count() == notifications_before
     assert incident.updates.count() == 1
+
+
+@pytest.mark.parametrize("query", [{"status": "bogus"}, {"status": "postmortem"}, {"kind": "bogus", "status": "x"}])
+def test_incident_add_form_ignores_an_unknown_status_or_kind_in_the_url(staff_client, page, query):
+    response = staff_client.get(reverse("admin:incidents_incident_add"), query)
+
+    form = response.context["form"]
+    assert response.status_code == 200
+    assert (form["status"].value(), form["kind"].value()) == ("investigating", "realtime")
+    assert form["body"].value() == DEFAULT_BODIES["investigating"]
+
+
+def test_incident_add_form_keeps_a_known_status_from_the_url(staff_client, page):
+    form = staff_client.get(reverse("admin:incidents_incident_add"), {"status": "identified"}).context["form"]
+
+    assert (form["status"].value(), form["body"].value()) == ("identified", DEFAULT_BODIES["identified"])
+
+
+@pytest.mark.parametrize("depth", [5000, 40])
+def test_deeply_nested_metadata_is_a_form_error(staff_client, incident, depth):
+    metadata = '{"a":' * depth + "{}" + "}" * depth
+
+    response = staff_client.post(
+        reverse("admin:incidents_incident_change", args=[incident.pk]),
+        {"name": "API slow", "metadata": metadata, "updates-TOTAL_FORMS": "0", "updates-INITIAL_FORMS": "0"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"metadata": ["Nested more than 32 levels deep."]}
+    incident.refresh_from_db()
+    assert (incident.name, incident.metadata) == ("API down", {})
+
+
+def test_an_update_leaving_components_as_they_are_records_no_affected_component(staff_client, incident, component):
+    intervals = _intervals(component)
+
+    response = staff_client.post(
+        _post_update_url(incident),
+        {"status": "identified", "body": "Found it.", f"component_{component.pk}": "major_outage"},
+    )
+
+    assert response.status_code == 302
+    update = incident.updates.order_by("-created_at").first()
+    assert (update.status, update.body) == ("identified", "Found it.")
+    assert AffectedComponent.objects.filter(update=update).count() == 0
+    assert _intervals(component) == intervals
+    assert list(incident.components.all()) == [component]
+
+
+def test_an_update_records_only_the_component_whose_status_changed(staff_client, page, component, web):
+    incident = incident_create(
+        page=page, name="Slow", components={component.pk: "major_outage", web.pk: "degraded_performance"}
+    )
+    other = make_component(page, "Docs")
+
+    response = staff_client.post(
+        _post_update_url(incident),
+        {
+            "status": "monitoring",
+            f"component_{component.pk}": "major_outage",
+            f"component_{web.pk}": "operational",
+            f"component_{other.pk}": "operational",
+        },
+    )
+
+    assert response.status_code == 302
+    update = incident.updates.order_by("-created_at").first()
+    assert list(
+        AffectedComponent.objects.filter(update=update).values_list("component", "old_status", "new_status")
+    ) == [(web.pk, "degraded_performance", "operational")]
+    assert set(incident.components.values_list("pk", flat=True)) == {component.pk, web.pk}
+
+
+def test_resolve_shortcut_posts_the_affected_components_back_to_operational(staff_client, incident, component, web):
+    form = staff_client.get(_post_update_url(incident), {"status": "resolved"}).context["form"]
+    data = {name: value for name in form.fields if (value := form[name].value()) not in ("", None, False)}
+    data["deliver_notifications"] = "on"
+
+    response = staff_client.post(_post_update_url(incident), data)
+
+    assert response.status_code == 302
+    update = incident.updates.order_by("-created_at").first()
+    assert update.status == "resolved"
+    assert list(
+        AffectedComponent.objects.filter(update=update).values_list("component", "old_status", "new_status")
+    ) == [(component.pk, "major_outage", "operational")]
+    component.refresh_from_db()
+    assert component.status == "operational"

@@ -145,3 +145,37 @@ def test_subscribers_are_listed_and_searched_within_the_page(staff_client, page,
     response = staff_client.get(reverse("admin:notifications_subscriber_changelist"), {"q": "bob"})
 
     assert [s.pk for s in response.context["cl"].result_list] == [own.pk]
+
+
+def _submit_names(content: str) -> list[str]:
+    return re.findall(r'<input type="submit" value="[^"]*" name="([^"]+)"', content)
+
+
+def test_postmortem_form_has_one_submit_row_with_draft_publish_and_delete(staff_client, resolved):
+    postmortem = postmortem_save_draft(incident=resolved, body_draft=DRAFT)
+
+    content = staff_client.get(reverse("admin:incidents_postmortem_change", args=[postmortem.pk])).content.decode()
+
+    assert content.count('class="submit-row"') == 1
+    assert _submit_names(content) == ["_continue", "_publish"]
+    assert content.count('name="notify_subscribers"') == 1
+    delete_url = reverse("admin:incidents_postmortem_delete", args=[postmortem.pk])
+    assert content.count(f'href="{delete_url}" class="deletelink"') == 1
+
+
+def test_published_postmortem_form_offers_revert_to_draft(staff_client, resolved):
+    postmortem_save_draft(incident=resolved, body_draft=DRAFT)
+    postmortem = postmortem_publish(incident=resolved)
+
+    content = staff_client.get(reverse("admin:incidents_postmortem_change", args=[postmortem.pk])).content.decode()
+
+    assert content.count('class="submit-row"') == 1
+    assert _submit_names(content) == ["_continue", "_publish", "_revert"]
+
+
+def test_new_postmortem_form_has_no_delete_link(staff_client, resolved):
+    content = staff_client.get(reverse("admin:incidents_postmortem_add")).content.decode()
+
+    assert content.count('class="submit-row"') == 1
+    assert _submit_names(content) == ["_continue", "_publish"]
+    assert 'class="deletelink"' not in content

@@ -255,3 +255,42 @@ def test_member_deletes_their_own_incident_component_and_subscriber(staff_client
         assert response.status_code == 302
         assert response.url == _url(model, "changelist")
         assert not type(obj).objects.filter(pk=obj.pk).exists()
+
+
+@pytest.mark.parametrize(
+    "changelist",
+    [
+        "components_component",
+        "components_componentgroup",
+        "incidents_incident",
+        "incidents_incidenttemplate",
+        "incidents_postmortem",
+        "notifications_subscriber",
+        "notifications_notification",
+        "notifications_delivery",
+        "statuspage_apikey",
+    ],
+)
+def test_list_filters_name_nothing_of_another_page(staff_client, page, component, other_objects, changelist):
+    incident_create(page=page, name="Acme down", components={component.pk: "major_outage"})
+    IncidentTemplate.objects.create(page=page, name="T", title="T", body="b")
+    IncidentTemplate.objects.create(page=other_objects["component"].page, name="Globex T", title="T", body="b")
+
+    response = staff_client.get(reverse(f"admin:{changelist}_changelist"))
+
+    assert response.status_code == 200
+    assert "Globex" not in response.content.decode()
+
+
+def test_group_filter_offers_the_members_groups(staff_client, page, other_group):
+    backend = make_group(page, "Backend")
+    edge = make_group(page, "Edge")
+    make_component(page, "API", group=backend)
+
+    response = staff_client.get(reverse("admin:components_component_changelist"))
+
+    specs = {spec.title: spec for spec in response.context["cl"].filter_specs}
+    # "By page" has one choice, the member's page, so it is not shown.
+    assert list(specs) == ["status", "group"]
+    assert specs["group"].lookup_choices == [(backend.pk, "Backend"), (edge.pk, "Edge")]
+    assert "By group" in response.content.decode()
