@@ -1,4 +1,3 @@
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -13,6 +12,7 @@ from statuspage.admin import (
     PageScopedAdminMixin,
     ReadOnlyAdminMixin,
     ScopedInlineMixin,
+    ServiceModelForm,
 )
 from statuspage.selectors import pages_for_user
 
@@ -26,7 +26,14 @@ from .forms import (
 )
 from .markdown import render_markdown
 from .models import Incident, IncidentStatus, IncidentTemplate, IncidentUpdate, Postmortem
-from .services import DEFAULT_BODIES, postmortem_delete
+from .services import (
+    DEFAULT_BODIES,
+    TEMPLATE_STATUSES,
+    incident_template_create,
+    incident_template_delete,
+    incident_template_update,
+    postmortem_delete,
+)
 
 
 def _affected_summary(update: IncidentUpdate) -> str:
@@ -344,7 +351,14 @@ class PostmortemAdmin(PageScopedAdminMixin, admin.ModelAdmin):
                 postmortem_delete(incident=postmortem.incident)
 
 
-class IncidentTemplateForm(forms.ModelForm):
+class IncidentTemplateForm(ServiceModelForm):
+    """A template, written by `incident_template_create` / `incident_template_update`.
+
+    The services check that the group and components are on the template's page and name the field at fault.
+    """
+
+    service_field_aliases = {"group_id": "group", "component_ids": "components"}
+
     class Meta:
         model = IncidentTemplate
         fields = [
@@ -359,17 +373,42 @@ class IncidentTemplateForm(forms.ModelForm):
             "should_tweet",
         ]
 
-    def clean(self):
-        cleaned = super().clean()
-        page = cleaned.get("page")
-        if page is not None:
-            group = cleaned.get("group")
-            if group is not None and group.page_id != page.pk:
-                self.add_error("group", f"This group is not on {page}.")
-            others = [c for c in cleaned.get("components") or () if c.page_id != page.pk]
-            if others:
-                self.add_error("components", f"Not on {page}: {', '.join(map(str, others))}.")
-        return cleaned
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "update_status" in self.fields:
+            # An incident starts from a template; it cannot start in the postmortem status.
+            self.fields["update_status"].choices = [
+                choice for choice in self.fields["update_status"].choices if choice[0] in TEMPLATE_STATUSES
+            ]
+        if not self.instance._state.adding:
+            # The page is read-only on change: offer only what the service would accept.
+            for name in ("group", "components"):
+                if name in self.fields:
+                    self.fields[name].queryset = self.fields[name].queryset.filter(page=self.instance.page_id)
+
+    def _get_validation_exclusions(self):
+        # `incident_template_create/update` report a name clash on the name field; the model's unique check
+        # would report it as a nameless "already exists" above the form.
+        return super()._get_validation_exclusions() | {"name"}
+
+    def save_via_service(self):
+        data = self.cleaned_data
+        if self.instance._state.adding:
+            return incident_template_create(
+                page=data["page"],
+                name=data["name"],
+                title=data["title"],
+                body=data["body"],
+                group=data.get("group"),
+                update_status=data["update_status"],
+                should_tweet=data.get("should_tweet", False),
+                should_send_notifications=data.get("should_send_notifications", True),
+                component_ids=list(data.get("components") or ()),
+            )
+        changed = {name: data[name] for name in self.changed_data if name not in ("page", "components")}
+        if "components" in self.changed_data:
+            changed["component_ids"] = list(data["components"])
+        return incident_template_update(template=self.instance, **changed)
 
 
 @admin.register(IncidentTemplate)
@@ -380,3 +419,15 @@ class IncidentTemplateAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     list_select_related = ["page"]
     search_fields = ["name", "title"]
     filter_horizontal = ["components"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A template stays on its page; its group and components are that page's.
+        return ["page"] if obj is not None else []
+
+    def delete_model(self, request, obj):
+        incident_template_delete(template=obj)
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            for template in queryset:
+                self.delete_model(request, template)

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from components.models import Component, ComponentGroup, ComponentStatus
@@ -648,3 +648,76 @@ def incident_template_create(
     if components:
         template.components.add(*components)
     return template
+
+
+TEMPLATE_WRITABLE = frozenset(
+    {"name", "title", "body", "group", "update_status", "should_tweet", "should_send_notifications", "component_ids"}
+)
+
+
+@transaction.atomic
+def incident_template_update(*, template: IncidentTemplate, **fields) -> IncidentTemplate:
+    """Change a template's fields (those given); `component_ids` replaces its components, `group=None` clears it.
+
+    Validated as `incident_template_create` validates; a template stays on its page.
+    """
+    unknown = sorted(set(fields) - TEMPLATE_WRITABLE)
+    if unknown:
+        raise ServiceError(f"Unknown field {unknown[0]!r}.", field=unknown[0])
+    locked = IncidentTemplate.objects.select_for_update().select_related("page").get(pk=template.pk)
+    if not fields:
+        return locked  # A form saved unchanged: nothing to write, and updated_at stays.
+    page = locked.page
+    if "name" in fields:
+        locked.name = _validate_name(fields["name"])
+        if IncidentTemplate.objects.filter(page=page, name=locked.name).exclude(pk=locked.pk).exists():
+            raise ServiceError(f"A template named {locked.name!r} already exists on this page.", field="name")
+    if "title" in fields:
+        title = (fields["title"] or "").strip()
+        if not title:
+            raise ServiceError("A title is required.", field="title")
+        if len(title) > 255:
+            raise ServiceError("The title is longer than 255 characters.", field="title")
+        locked.title = title
+    if "body" in fields:
+        if not (fields["body"] or "").strip():
+            raise ServiceError("A body is required.", field="body")
+        locked.body = _validate_body(fields["body"])
+    if "update_status" in fields:
+        if fields["update_status"] not in TEMPLATE_STATUSES:
+            raise ServiceError(
+                f"{fields['update_status']!r} is not a status; expected one of {', '.join(TEMPLATE_STATUSES)}.",
+                field="update_status",
+            )
+        locked.update_status = fields["update_status"]
+    if "group" in fields:
+        group = fields["group"]
+        if isinstance(group, str):
+            group = ComponentGroup.objects.filter(page=page, pk=group).first()
+            if group is None:
+                raise ServiceError(f"No component group {fields['group']!r} on this page.", field="group_id")
+        elif group is not None and group.page_id != page.pk:
+            raise ServiceError("The component group is on another page.", field="group_id")
+        locked.group = group
+    for name in ("should_tweet", "should_send_notifications"):
+        if name in fields:
+            setattr(locked, name, bool(fields[name]))
+    components = None
+    if "component_ids" in fields:
+        components = _resolve_components(page, fields["component_ids"] or (), field="component_ids")
+    locked.updated_at = timezone.now()
+    try:
+        with transaction.atomic():
+            locked.save()
+    except IntegrityError:
+        # Another request took the name between the check and the save.
+        raise ServiceError(f"A template named {locked.name!r} already exists on this page.", field="name") from None
+    if components is not None:
+        locked.components.set(components)
+    return locked
+
+
+@transaction.atomic
+def incident_template_delete(*, template: IncidentTemplate) -> None:
+    """Remove a template. Incidents started from it keep what they copied."""
+    IncidentTemplate.objects.filter(pk=template.pk).delete()
