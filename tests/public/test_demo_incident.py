@@ -73,8 +73,12 @@ def test_loaddemo_twice_changes_nothing(db):
     assert first.getvalue() == (
         f"Loaded the demo: page Landbot ({page.pk}), 5 components, "
         f"incident 'Landbot app not working' ({incident.pk}) with its postmortem.\n"
+        f"Demo incident page: /incidents/{incident.pk}?page=landbot\n"
     )
-    assert second.getvalue() == f"The demo is already loaded: page Landbot ({page.pk}).\n"
+    assert second.getvalue() == (
+        f"The demo is already loaded: page Landbot ({page.pk}).\n"
+        f"Demo incident page: /incidents/{incident.pk}?page=landbot\n"
+    )
 
 
 def test_demo_incident_page_shows_the_summary_and_affected_components(client, demo_incident):

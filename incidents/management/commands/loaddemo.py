@@ -138,6 +138,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"Completed the demo page {page.name} ({page.pk}).")
             else:
                 self.stdout.write(f"The demo is already loaded: page {page.name} ({page.pk}).")
+            self._say_where(Incident.objects.get(page=page, name=INCIDENT_NAME))
             return
         builder = page.components.get(name="Builder")
         incident = self._load_incident(page, builder)
@@ -145,6 +146,10 @@ class Command(BaseCommand):
             f"Loaded the demo: page {page.name} ({page.pk}), {len(components)} components, "
             f"incident {incident.name!r} ({incident.pk}) with its postmortem."
         )
+        self._say_where(incident)
+
+    def _say_where(self, incident: Incident) -> None:
+        self.stdout.write(f"Demo incident page: {incident.public_link()}")
 
     def _load_incident(self, page: Page, builder) -> Incident:
         incident = incident_create(
