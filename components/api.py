@@ -156,8 +156,9 @@ class ComponentGroupList(V1View):
             raise ServiceError("A group needs at least one component.", field="components")
         components = fields.pop("components")
         position = fields.pop("position", None)
-        group = component_group_create(page=page, name=fields["name"], description=fields.get("description", ""),
-                                       position=position)
+        group = component_group_create(
+            page=page, name=fields["name"], description=fields.get("description", ""), position=position
+        )
         group = component_group_update(group=group, components=components)
         return Response(group_v1(group, components), status=status.HTTP_201_CREATED)
 

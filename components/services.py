@@ -195,7 +195,10 @@ def component_history_correct(*, component: Component, status: str, start: datet
             interval.ended_at = start
             interval.save(update_fields=["ended_at"])
             ComponentStatusChange.objects.create(
-                component=locked, status=interval.status, started_at=end, ended_at=right_end,
+                component=locked,
+                status=interval.status,
+                started_at=end,
+                ended_at=right_end,
                 incident_update=interval.incident_update,
             )
         elif left:
@@ -231,8 +234,12 @@ def component_delete(*, component: Component) -> None:
 
 @transaction.atomic
 def component_group_update(
-    *, group: ComponentGroup, name: str | None = None, description: str | None = None,
-    components: list[Component] | None = None, position: int | None = None,
+    *,
+    group: ComponentGroup,
+    name: str | None = None,
+    description: str | None = None,
+    components: list[Component] | None = None,
+    position: int | None = None,
 ) -> ComponentGroup:
     """Rename or describe a group; `components` (when given) becomes its exact membership, in that order."""
     locked = ComponentGroup.objects.select_for_update().select_related("page").get(pk=group.pk)

@@ -91,6 +91,7 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
 
     def view_on_site(self, obj):
         return obj.public_link()
+
     date_hierarchy = "started_at"
     inlines = [IncidentUpdateInline]
     readonly_fields = [

@@ -171,8 +171,12 @@ def incident_update_v1(update: IncidentUpdate) -> dict:
 
 
 def component_v1(component: Component) -> dict:
-    return {**component_v2(component), "created_at": iso_s(component.created_at),
-            "updated_at": iso_s(component.updated_at), "automation_email": None}
+    return {
+        **component_v2(component),
+        "created_at": iso_s(component.created_at),
+        "updated_at": iso_s(component.updated_at),
+        "automation_email": None,
+    }
 
 
 def incident_v1(incident: Incident, base_url: str) -> dict:

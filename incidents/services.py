@@ -70,8 +70,9 @@ def _validate_body(body: str | None) -> str:
 def _validate_status(kind: str, status: str) -> str:
     allowed = SCHEDULED_STATUSES if kind == IncidentKind.SCHEDULED else REALTIME_STATUSES[:-1]
     if status not in allowed:
-        raise ServiceError(f"{status!r} is not a status for this incident; expected one of {', '.join(allowed)}.",
-                           field="status")
+        raise ServiceError(
+            f"{status!r} is not a status for this incident; expected one of {', '.join(allowed)}.", field="status"
+        )
     return status
 
 
@@ -79,8 +80,9 @@ def _validate_impact(impact: str | None) -> str | None:
     if impact in (None, ""):
         return None
     if impact not in Impact.values:
-        raise ServiceError(f"{impact!r} is not an impact; expected one of {', '.join(Impact.values)}.",
-                           field="impact_override")
+        raise ServiceError(
+            f"{impact!r} is not an impact; expected one of {', '.join(Impact.values)}.", field="impact_override"
+        )
     return impact
 
 
@@ -151,16 +153,18 @@ def _apply_update(
         component_set_status(
             component=component, status=new_status, at=at, incident_update=update, notify=deliver_notifications
         )
-        affected.append(AffectedComponent(update=update, component=component, old_status=old_status,
-                                          new_status=new_status))
+        affected.append(
+            AffectedComponent(update=update, component=component, old_status=old_status, new_status=new_status)
+        )
     AffectedComponent.objects.bulk_create(affected)
     if component_statuses:
         incident.components.add(*[component for component, _ in component_statuses])
 
     incident.status = status
-    if status == IncidentStatus.RESOLVED and Postmortem.objects.filter(
-        incident=incident, published_at__isnull=False
-    ).exists():
+    if (
+        status == IncidentStatus.RESOLVED
+        and Postmortem.objects.filter(incident=incident, published_at__isnull=False).exists()
+    ):
         # A late note on a resolved incident does not hide its published postmortem.
         incident.status = IncidentStatus.POSTMORTEM
     if status == IncidentStatus.MONITORING and incident.monitoring_at is None:

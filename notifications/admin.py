@@ -119,9 +119,7 @@ class SubscriberChangeForm(ServiceModelForm):
                 "goes back to unconfirmed). An address confirms through its link; use “Resend confirmation”."
             )
         if "components" in self.fields:
-            self.fields["components"].queryset = self.fields["components"].queryset.filter(
-                page=self.instance.page_id
-            )
+            self.fields["components"].queryset = self.fields["components"].queryset.filter(page=self.instance.page_id)
 
     def save_via_service(self):
         data = self.cleaned_data

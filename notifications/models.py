@@ -38,9 +38,7 @@ class Subscriber(PublicIdModel):
     phone_number = models.CharField(max_length=32, blank=True, default="")
     phone_country = models.CharField(max_length=2, blank=True, default="")
     # Set: only updates of this one incident, until it resolves.
-    incident = models.ForeignKey(
-        Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="subscribers"
-    )
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="subscribers")
     # Empty: every component of the page.
     components = models.ManyToManyField(Component, related_name="subscribers", blank=True)
     skip_confirmation_notification = models.BooleanField(default=False)
@@ -58,9 +56,7 @@ class Subscriber(PublicIdModel):
         constraints = [
             *PublicIdModel.Meta.constraints,
             models.CheckConstraint(condition=models.Q(mode__in=SubscriberMode.values), name="subscriber_mode_valid"),
-            models.CheckConstraint(
-                condition=models.Q(state__in=SubscriberState.values), name="subscriber_state_valid"
-            ),
+            models.CheckConstraint(condition=models.Q(state__in=SubscriberState.values), name="subscriber_state_valid"),
             models.CheckConstraint(
                 condition=~models.Q(mode="email") | ~models.Q(email=""), name="subscriber_email_has_address"
             ),

@@ -4,7 +4,6 @@ A staff user belongs to pages through `PageMembership`; membership alone grants 
 so no Django permission needs to be assigned. Superusers see everything.
 """
 
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR

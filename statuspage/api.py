@@ -119,7 +119,7 @@ def rails_to_nested(pairs: list[tuple[str, str]]) -> dict:
     root: dict = {}
     for raw_key, value in pairs:
         head = raw_key.split("[", 1)[0]
-        parts = [head, *_BRACKETS.findall(raw_key[len(head):])]
+        parts = [head, *_BRACKETS.findall(raw_key[len(head) :])]
         node = root
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
@@ -346,8 +346,9 @@ def exception_handler(exc, context):
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header
         code = exc.status_code
-        return Response({"error": _DRF_ERROR_NAMES.get(code, "error"), "message": message}, status=code,
-                        headers=headers)
+        return Response(
+            {"error": _DRF_ERROR_NAMES.get(code, "error"), "message": message}, status=code, headers=headers
+        )
     return None
 
 

@@ -11,10 +11,10 @@ class RejectNulBytesMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", "") or any(
-            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        if (
+            "\x00" in request.path
+            or "%00" in request.META.get("QUERY_STRING", "")
+            or any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
         ):
-            return JsonResponse(
-                {"error": "bad_request", "message": "The URL contains a NUL byte."}, status=400
-            )
+            return JsonResponse({"error": "bad_request", "message": "The URL contains a NUL byte."}, status=400)
         return self.get_response(request)

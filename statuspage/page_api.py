@@ -47,8 +47,11 @@ def page_v1(page: Page) -> dict:
         body[field] = getattr(page, field)
     body["favicon_logo"] = _logo(page.favicon_url)
     body["transactional_logo"] = {
-        "updated_at": None, "original_url": page.logo_url or "", "size": None,
-        "normal_url": page.logo_url or "", "retina_url": page.logo_url or "",
+        "updated_at": None,
+        "original_url": page.logo_url or "",
+        "size": None,
+        "normal_url": page.logo_url or "",
+        "retina_url": page.logo_url or "",
     }
     body["hero_cover"] = {"updated_at": None, "original_url": "", "size": None, "normal_url": "", "retina_url": ""}
     body["email_logo"] = {"updated_at": None, "original_url": "", "size": None, "normal_url": "", "retina_url": ""}
@@ -57,8 +60,17 @@ def page_v1(page: Page) -> dict:
 
 
 # Fields older clients send that have no meaning here; accepted and ignored.
-IGNORED_PAGE_FIELDS = {"branding", "city", "state", "country", "layout", "hero_cover_url",
-                       "transactional_logo_url", "viewers_must_be_team_members", "twitter_username"}
+IGNORED_PAGE_FIELDS = {
+    "branding",
+    "city",
+    "state",
+    "country",
+    "layout",
+    "hero_cover_url",
+    "transactional_logo_url",
+    "viewers_must_be_team_members",
+    "twitter_username",
+}
 
 
 class PageList(V1View):

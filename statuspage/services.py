@@ -28,8 +28,14 @@ PAGE_BOOL_FIELDS = (
 )
 PAGE_CSS_FIELDS = CSS_FIELDS
 PAGE_WRITABLE = (
-    *PAGE_TEXT_FIELDS, *PAGE_URL_FIELDS, *PAGE_BOOL_FIELDS, *PAGE_CSS_FIELDS,
-    "subdomain", "domain", "time_zone", "notifications_from_email",
+    *PAGE_TEXT_FIELDS,
+    *PAGE_URL_FIELDS,
+    *PAGE_BOOL_FIELDS,
+    *PAGE_CSS_FIELDS,
+    "subdomain",
+    "domain",
+    "time_zone",
+    "notifications_from_email",
 )
 
 

@@ -348,7 +348,7 @@ def test_resend_confirmation_action(staff_client, page, active, capture, mailout
     assert [str(m) for m in response.wsgi_request._messages] == [
         "1 subscriber(s) will get their confirmation email again.",
         f"Subscriber {active.pk} is not an unconfirmed email subscriber; it needs no confirmation. "
-        "Nothing was changed."
+        "Nothing was changed.",
     ]
 
 

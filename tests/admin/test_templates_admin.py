@@ -70,8 +70,16 @@ def test_add_creates_the_template_with_exact_values(staff_client, page, componen
         template.group_id,
         template.should_tweet,
         template.should_send_notifications,
-    ) == (page.pk, "Database down", "Database unavailable", "We are looking into it.", "investigating", group.pk,
-          True, True)
+    ) == (
+        page.pk,
+        "Database down",
+        "Database unavailable",
+        "We are looking into it.",
+        "investigating",
+        group.pk,
+        True,
+        True,
+    )
     assert sorted(template.components.values_list("pk", flat=True)) == sorted([component.pk, web.pk])
 
 

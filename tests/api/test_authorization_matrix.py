@@ -30,8 +30,11 @@ BODIES = {
     "incident_updates": {"incident_update": {"body": "pwned"}},
     "postmortem": {"postmortem": {"body_draft": "pwned"}},
     "incident_templates": {"template": {"name": "Injected", "title": "x", "body": "x"}},
-    "subscribers": {"subscriber": {"email": "intruder@example.com", "skip_confirmation_notification": True},
-                    "subscribers": "all", "component_ids": []},
+    "subscribers": {
+        "subscriber": {"email": "intruder@example.com", "skip_confirmation_notification": True},
+        "subscribers": "all",
+        "component_ids": [],
+    },
     "pages": {"page": {"name": "Pwned"}},
 }
 
@@ -68,8 +71,9 @@ def victim(db, settings):
     postmortem_save_draft(incident=incident, body_draft="# Why")
     postmortem_publish(incident=incident)
     subscriber = Subscriber.objects.create(page=page, email="sub@example.com", state="active")
-    incident_subscriber = Subscriber.objects.create(page=page, email="inc@example.com", state="active",
-                                                    incident=incident)
+    incident_subscriber = Subscriber.objects.create(
+        page=page, email="inc@example.com", state="active", incident=incident
+    )
     return {
         "page_id": page.pk,
         "component_id": component.pk,

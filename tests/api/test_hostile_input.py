@@ -22,8 +22,12 @@ def test_writes_to_read_only_or_unknown_public_paths_are_json(client, page, meth
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 def test_writes_to_unbuilt_v1_paths_are_json_404(api, page, method):
-    for path in (f"/v1/pages/{page.pk}/metrics", f"/v1/pages/{page.pk}/page_access_users", "/v1/organizations/x/users",
-                 f"/v1/pages/{page.pk}/components/UPPERCASE"):
+    for path in (
+        f"/v1/pages/{page.pk}/metrics",
+        f"/v1/pages/{page.pk}/page_access_users",
+        "/v1/organizations/x/users",
+        f"/v1/pages/{page.pk}/components/UPPERCASE",
+    ):
         response = getattr(api, method)(path, {"metric": {"name": "x"}}, format="json")
         assert (response.status_code, response.json()["error"]) == (404, "not_found"), path
 
@@ -53,8 +57,17 @@ def test_uptime_ranges_at_the_edges_of_the_calendar(api, page, component):
 def test_times_outside_the_supported_range_are_422(api, page):
     for body, field in [
         ({"incident": {"name": "x", "backfilled": True, "backfill_date": "0001-01-01T00:00:00Z"}}, "backfill_date"),
-        ({"incident": {"name": "x", "status": "scheduled", "scheduled_for": "9999-12-31T20:00:00Z",
-                       "scheduled_until": "9999-12-31T23:59:59Z"}}, "scheduled_for"),
+        (
+            {
+                "incident": {
+                    "name": "x",
+                    "status": "scheduled",
+                    "scheduled_for": "9999-12-31T20:00:00Z",
+                    "scheduled_until": "9999-12-31T23:59:59Z",
+                }
+            },
+            "scheduled_for",
+        ),
     ]:
         response = api.post(f"/v1/pages/{page.pk}/incidents", body, format="json")
         assert (response.status_code, response.json()["field"]) == (422, field)
@@ -66,12 +79,15 @@ def test_a_late_note_on_an_incident_with_a_published_postmortem_keeps_it_publish
     incident_resolve(incident=incident)
     postmortem_save_draft(incident=incident, body_draft="# Why")
     postmortem_publish(incident=incident)
-    response = api.patch(f"/v1/pages/{page.pk}/incidents/{incident.pk}", {"incident": {"body": "Late note"}},
-                         format="json")
+    response = api.patch(
+        f"/v1/pages/{page.pk}/incidents/{incident.pk}", {"incident": {"body": "Late note"}}, format="json"
+    )
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["status"], body["incident_updates"][0]["status"], body["incident_updates"][0]["body"]) == (
-        "postmortem", "resolved", "Late note",
+        "postmortem",
+        "resolved",
+        "Late note",
     )
 
 
@@ -91,15 +107,18 @@ def test_weak_and_star_etags_match(client, page):
 
 
 def test_page_notifications_from_email_is_validated(api, page):
-    response = api.patch(f"/v1/pages/{page.pk}", {"page": {"notifications_from_email": "not an email"}},
-                         format="json")
+    response = api.patch(f"/v1/pages/{page.pk}", {"page": {"notifications_from_email": "not an email"}}, format="json")
     assert (response.status_code, response.json()["field"]) == (422, "notifications_from_email")
 
 
 def test_oversized_bodies_and_too_many_fields_are_json_400(api, page, settings):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
-    response = api.generic("POST", f"/v1/pages/{page.pk}/components",
-                           json.dumps({"component": {"name": "x" * 5000}}), content_type="application/json")
+    response = api.generic(
+        "POST",
+        f"/v1/pages/{page.pk}/components",
+        json.dumps({"component": {"name": "x" * 5000}}),
+        content_type="application/json",
+    )
     assert (response.status_code, response.json()["error"]) == (400, "bad_request")
     response = api.get(f"/v1/pages/{page.pk}/components?" + "&".join(f"f{i}=1" for i in range(1200)))
     assert (response.status_code, response.json()["error"]) == (400, "bad_request")

@@ -49,7 +49,8 @@ def test_every_v1_route_is_documented():
     paths = generated_schema()["paths"]
     operations = {(path, method.upper()) for path, ops in paths.items() for method in ops}
     expected = {
-        ("/v1/pages", "GET"), ("/v1/pages/{page_id}", "PATCH"),
+        ("/v1/pages", "GET"),
+        ("/v1/pages/{page_id}", "PATCH"),
         ("/v1/pages/{page_id}/components/{component_id}/uptime", "GET"),
         ("/v1/pages/{page_id}/component-groups/{group_id}", "DELETE"),
         ("/v1/pages/{page_id}/incidents/{incident_id}/postmortem/publish", "PUT"),

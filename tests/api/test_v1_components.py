@@ -9,36 +9,61 @@ from components.models import Component, ComponentGroup, ComponentStatusChange
 from tests.factories import make_component, make_group
 
 COMPONENT_KEYS = [
-    "id", "name", "status", "created_at", "updated_at", "position", "description", "showcase", "start_date",
-    "group_id", "page_id", "group", "only_show_if_degraded", "automation_email",
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "position",
+    "description",
+    "showcase",
+    "start_date",
+    "group_id",
+    "page_id",
+    "group",
+    "only_show_if_degraded",
+    "automation_email",
 ]
 
 
 def test_create_component_with_json_and_form_bodies(api, page):
-    response = api.post(f"/v1/pages/{page.pk}/components.json",
-                        {"component": {"name": "API", "status": "degraded_performance", "start_date": "2024-06-07"}},
-                        format="json")
+    response = api.post(
+        f"/v1/pages/{page.pk}/components.json",
+        {"component": {"name": "API", "status": "degraded_performance", "start_date": "2024-06-07"}},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     assert list(body) == COMPONENT_KEYS
     assert (body["name"], body["status"], body["start_date"], body["group"], body["description"]) == (
-        "API", "degraded_performance", "2024-06-07", False, None,
+        "API",
+        "degraded_performance",
+        "2024-06-07",
+        False,
+        None,
     )
     assert body["created_at"].endswith("Z") and len(body["created_at"]) == 20
-    response = api.post(f"/v1/pages/{page.pk}/components", "component[name]=Web&component[showcase]=false",
-                        content_type="application/x-www-form-urlencoded")
+    response = api.post(
+        f"/v1/pages/{page.pk}/components",
+        "component[name]=Web&component[showcase]=false",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert response.status_code == 201, response.content
     assert (response.json()["name"], response.json()["showcase"]) == ("Web", False)
     assert Component.objects.filter(page=page).count() == 2
 
 
 def test_patch_component_status_goes_through_history(api, page, component):
-    response = api.patch(f"/v1/pages/{page.pk}/components/{component.pk}",
-                         {"component": {"status": "major_outage"}}, format="json")
+    response = api.patch(
+        f"/v1/pages/{page.pk}/components/{component.pk}", {"component": {"status": "major_outage"}}, format="json"
+    )
     assert response.status_code == 200
     assert response.json()["status"] == "major_outage"
-    assert list(ComponentStatusChange.objects.filter(component=component).order_by("started_at")
-                .values_list("status", flat=True)) == ["operational", "major_outage"]
+    assert list(
+        ComponentStatusChange.objects.filter(component=component)
+        .order_by("started_at")
+        .values_list("status", flat=True)
+    ) == ["operational", "major_outage"]
 
 
 def test_invalid_component_input_is_422_naming_the_field_and_changes_nothing(api, page, component):
@@ -65,19 +90,18 @@ def test_delete_component_is_204(api, page, component):
 
 def test_component_groups_take_description_outside_the_wrapper(api, page):
     a, b = make_component(page, "A"), make_component(page, "B")
-    response = api.post(f"/v1/pages/{page.pk}/component-groups",
-                        {"description": "Backend things", "component_group": {"name": "Backend",
-                                                                             "components": [b.pk, a.pk]}},
-                        format="json")
+    response = api.post(
+        f"/v1/pages/{page.pk}/component-groups",
+        {"description": "Backend things", "component_group": {"name": "Backend", "components": [b.pk, a.pk]}},
+        format="json",
+    )
     assert response.status_code == 201, response.content
     body = response.json()
-    assert list(body) == ["id", "page_id", "name", "description", "components", "position", "created_at",
-                          "updated_at"]
+    assert list(body) == ["id", "page_id", "name", "description", "components", "position", "created_at", "updated_at"]
     assert (body["name"], body["description"], body["components"]) == ("Backend", "Backend things", [b.pk, a.pk])
     response = api.get(f"/v1/pages/{page.pk}/component-groups.json")
     assert [g["id"] for g in response.json()] == [body["id"]]
-    response = api.post(f"/v1/pages/{page.pk}/component-groups", {"component_group": {"name": "Empty"}},
-                        format="json")
+    response = api.post(f"/v1/pages/{page.pk}/component-groups", {"component_group": {"name": "Empty"}}, format="json")
     assert (response.status_code, response.json()["field"]) == (422, "components")
     response = api.delete(f"/v1/pages/{page.pk}/component-groups/{body['id']}")
     assert response.status_code == 200
@@ -92,15 +116,20 @@ def test_uptime_counts_major_fully_and_partial_at_30_percent(api, page):
 
     start = datetime(2026, 1, 1, tzinfo=UTC)
     component = make_component(page, "Builder", created_at=start, start_date=start.date())
-    component_history_correct(component=component, status="major_outage", start=start + timedelta(hours=1),
-                              end=start + timedelta(hours=2))
-    component_history_correct(component=component, status="partial_outage", start=start + timedelta(hours=3),
-                              end=start + timedelta(hours=4))
+    component_history_correct(
+        component=component, status="major_outage", start=start + timedelta(hours=1), end=start + timedelta(hours=2)
+    )
+    component_history_correct(
+        component=component, status="partial_outage", start=start + timedelta(hours=3), end=start + timedelta(hours=4)
+    )
     response = api.get(f"/v1/pages/{page.pk}/components/{component.pk}/uptime?start=2026-01-01&end=2026-01-01")
     assert response.status_code == 200, response.content
     body = response.json()
     assert (body["range_start"], body["range_end"], body["major_outage"], body["partial_outage"]) == (
-        "2026-01-01", "2026-01-01", 3600, 3600,
+        "2026-01-01",
+        "2026-01-01",
+        3600,
+        3600,
     )
     assert body["uptime_percentage"] == round(100 * (1 - (3600 + 0.3 * 3600) / 86400), 2)
     response = api.get(f"/v1/pages/{page.pk}/components/{component.pk}/uptime?start=2025-01&end=2026-01")
@@ -110,11 +139,16 @@ def test_uptime_counts_major_fully_and_partial_at_30_percent(api, page):
 def test_pages_list_only_the_keys_pages(api, page, other_page):
     response = api.get("/v1/pages")
     assert [p["id"] for p in response.json()] == [page.pk]
-    response = api.patch(f"/v1/pages/{page.pk}.json", {"page": {"name": "Acme Inc", "allow_rss_atom_feeds": False,
-                                                                "css_greens": "#00ff00"}}, format="json")
+    response = api.patch(
+        f"/v1/pages/{page.pk}.json",
+        {"page": {"name": "Acme Inc", "allow_rss_atom_feeds": False, "css_greens": "#00ff00"}},
+        format="json",
+    )
     assert response.status_code == 200, response.content
     assert (response.json()["name"], response.json()["allow_rss_atom_feeds"], response.json()["css_greens"]) == (
-        "Acme Inc", False, "00ff00",
+        "Acme Inc",
+        False,
+        "00ff00",
     )
     response = api.patch(f"/v1/pages/{page.pk}", {"page": {"time_zone": "Mars/Olympus"}}, format="json")
     assert (response.status_code, response.json()["field"]) == (422, "time_zone")
@@ -193,21 +227,25 @@ def test_idempotency_key_replays_and_conflicts(api, page):
     assert again.json() == first.json()
     assert again["Idempotent-Replayed"] == "true"
     assert Component.objects.filter(page=page, name="Once").count() == 1
-    other = api.post(f"/v1/pages/{page.pk}/components", {"component": {"name": "Twice"}}, format="json",
-                     HTTP_IDEMPOTENCY_KEY="k1")
+    other = api.post(
+        f"/v1/pages/{page.pk}/components", {"component": {"name": "Twice"}}, format="json", HTTP_IDEMPOTENCY_KEY="k1"
+    )
     assert (other.status_code, other.json()["field"]) == (409, "Idempotency-Key")
     assert not Component.objects.filter(name="Twice").exists()
     # A failed request leaves no record: the same key can be used once it is fixed.
-    bad = api.post(f"/v1/pages/{page.pk}/components", {"component": {"name": ""}}, format="json",
-                   HTTP_IDEMPOTENCY_KEY="k2")
-    good = api.post(f"/v1/pages/{page.pk}/components", {"component": {"name": ""}}, format="json",
-                    HTTP_IDEMPOTENCY_KEY="k2")
+    bad = api.post(
+        f"/v1/pages/{page.pk}/components", {"component": {"name": ""}}, format="json", HTTP_IDEMPOTENCY_KEY="k2"
+    )
+    good = api.post(
+        f"/v1/pages/{page.pk}/components", {"component": {"name": ""}}, format="json", HTTP_IDEMPOTENCY_KEY="k2"
+    )
     assert (bad.status_code, good.status_code) == (422, 422)
 
 
 def test_uptime_is_read_only(api, page, component):
-    response = api.patch(f"/v1/pages/{page.pk}/components/{component.pk}/uptime", {"component": {"name": "x"}},
-                         format="json")
+    response = api.patch(
+        f"/v1/pages/{page.pk}/components/{component.pk}/uptime", {"component": {"name": "x"}}, format="json"
+    )
     assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
     component.refresh_from_db()
     assert component.name == "API"

@@ -25,16 +25,63 @@ GOLDEN = Path(__file__).parent / "golden"
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ID = re.compile(r"^[0-9a-z]{12}$")
 PAGE_KEYS = ["id", "name", "url", "time_zone", "updated_at"]
-LEAF_KEYS = ["id", "name", "status", "created_at", "updated_at", "position", "description", "showcase",
-             "start_date", "group_id", "page_id", "group", "only_show_if_degraded"]
-INCIDENT_KEYS = ["id", "name", "status", "created_at", "updated_at", "monitoring_at", "resolved_at", "impact",
-                 "shortlink", "started_at", "page_id", "incident_updates", "components", "reminder_intervals"]
+LEAF_KEYS = [
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "position",
+    "description",
+    "showcase",
+    "start_date",
+    "group_id",
+    "page_id",
+    "group",
+    "only_show_if_degraded",
+]
+INCIDENT_KEYS = [
+    "id",
+    "name",
+    "status",
+    "created_at",
+    "updated_at",
+    "monitoring_at",
+    "resolved_at",
+    "impact",
+    "shortlink",
+    "started_at",
+    "page_id",
+    "incident_updates",
+    "components",
+    "reminder_intervals",
+]
 MAINTENANCE_KEYS = [*INCIDENT_KEYS[:11], "scheduled_for", "scheduled_until", *INCIDENT_KEYS[11:]]
-UPDATE_KEYS = ["id", "status", "body", "incident_id", "created_at", "updated_at", "display_at",
-               "affected_components", "deliver_notifications", "custom_tweet", "tweet_id"]
+UPDATE_KEYS = [
+    "id",
+    "status",
+    "body",
+    "incident_id",
+    "created_at",
+    "updated_at",
+    "display_at",
+    "affected_components",
+    "deliver_notifications",
+    "custom_tweet",
+    "tweet_id",
+]
 COMPONENT_STATUSES = {"operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"}
-INCIDENT_STATUSES = {"investigating", "identified", "monitoring", "resolved", "postmortem", "scheduled",
-                     "in_progress", "verifying", "completed"}
+INCIDENT_STATUSES = {
+    "investigating",
+    "identified",
+    "monitoring",
+    "resolved",
+    "postmortem",
+    "scheduled",
+    "in_progress",
+    "verifying",
+    "completed",
+}
 IMPACTS = {"none", "minor", "major", "critical", "maintenance"}
 
 
@@ -90,21 +137,41 @@ def rich_page(page):
     incident_resolve(incident=old, at=t0 + timedelta(minutes=30))
     postmortem_save_draft(incident=old, body_draft="# Why")
     postmortem_publish(incident=old, at=t0 + timedelta(hours=1))
-    open_incident = incident_create(page=page, name="API errors", components={api.pk: "partial_outage"},
-                                    at=t0 + timedelta(hours=2))
+    open_incident = incident_create(
+        page=page, name="API errors", components={api.pk: "partial_outage"}, at=t0 + timedelta(hours=2)
+    )
     incident_post_update(incident=open_incident, status="monitoring", body="Watching", at=t0 + timedelta(hours=2.5))
     upcoming = incident_create(
-        page=page, name="DB upgrade", kind="scheduled", component_ids=[db.pk], body="We will upgrade.",
-        scheduled_for=timezone.now() + timedelta(days=1), scheduled_until=timezone.now() + timedelta(days=1, hours=2),
+        page=page,
+        name="DB upgrade",
+        kind="scheduled",
+        component_ids=[db.pk],
+        body="We will upgrade.",
+        scheduled_for=timezone.now() + timedelta(days=1),
+        scheduled_until=timezone.now() + timedelta(days=1, hours=2),
         at=t0,
     )
     active = incident_create(
-        page=page, name="Web maintenance", kind="scheduled", component_ids=[web.pk], status="in_progress",
+        page=page,
+        name="Web maintenance",
+        kind="scheduled",
+        component_ids=[web.pk],
+        status="in_progress",
         components={web.pk: "under_maintenance"},
-        scheduled_for=t0, scheduled_until=timezone.now() + timedelta(hours=1), at=t0 + timedelta(minutes=45),
+        scheduled_for=t0,
+        scheduled_until=timezone.now() + timedelta(hours=1),
+        at=t0 + timedelta(minutes=45),
     )
-    return {"backend": backend, "api": api, "db": db, "web": web, "old": old, "open": open_incident,
-            "upcoming": upcoming, "active": active}
+    return {
+        "backend": backend,
+        "api": api,
+        "db": db,
+        "web": web,
+        "old": old,
+        "open": open_incident,
+        "upcoming": upcoming,
+        "active": active,
+    }
 
 
 def test_summary_envelope_and_contents(client, page, rich_page):
@@ -115,7 +182,9 @@ def test_summary_envelope_and_contents(client, page, rich_page):
     assert [c["name"] for c in body["components"]] == ["Backend", "API", "Database", "Web"]
     group = body["components"][0]
     assert (group["group"], group["components"], group["status"]) == (
-        True, [rich_page["api"].pk, rich_page["db"].pk], "partial_outage",
+        True,
+        [rich_page["api"].pk, rich_page["db"].pk],
+        "partial_outage",
     )
     assert [c["group_id"] for c in body["components"][1:]] == [rich_page["backend"].pk] * 2 + [None]
     assert [c["position"] for c in body["components"]] == [1, 1, 2, 2]
@@ -138,8 +207,12 @@ def test_incident_object_carries_affected_components_with_group_names(client, ri
     assert [u["status"] for u in incident["incident_updates"]] == ["monitoring", "investigating"]
     assert incident["incident_updates"][0]["affected_components"] is None
     assert incident["incident_updates"][1]["affected_components"] == [
-        {"code": rich_page["api"].pk, "name": "Backend - API", "old_status": "operational",
-         "new_status": "partial_outage"}
+        {
+            "code": rich_page["api"].pk,
+            "name": "Backend - API",
+            "old_status": "operational",
+            "new_status": "partial_outage",
+        }
     ]
     assert incident["monitoring_at"] == incident["incident_updates"][0]["created_at"]
     assert [c["id"] for c in incident["components"]] == [rich_page["api"].pk]

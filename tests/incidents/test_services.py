@@ -61,7 +61,10 @@ def test_create_opens_incident_with_first_update_and_component_statuses(page, bu
     assert list(incident.components.all()) == [builder]
     (update,) = incident.updates.all()
     assert (update.status, update.body, update.display_at, update.deliver_notifications) == (
-        "investigating", "Looking", T0, True,
+        "investigating",
+        "Looking",
+        T0,
+        True,
     )
     assert list(update.affected_components.values_list("component_id", "old_status", "new_status")) == [
         (builder.pk, "operational", "partial_outage")
@@ -102,11 +105,16 @@ def test_update_without_component_changes_records_no_affected_components(page, b
 
 
 def test_impact_is_sticky_after_components_recover(page, builder, bots):
-    incident = incident_create(page=page, name="x", components={builder.pk: "major_outage", bots.pk: "major_outage"},
-                               at=T0)
+    incident = incident_create(
+        page=page, name="x", components={builder.pk: "major_outage", bots.pk: "major_outage"}, at=T0
+    )
     assert incident.impact == "critical"
-    incident_post_update(incident=incident, status="identified", components={builder: "degraded_performance",
-                                                                             bots: "operational"}, at=at(1))
+    incident_post_update(
+        incident=incident,
+        status="identified",
+        components={builder: "degraded_performance", bots: "operational"},
+        at=at(1),
+    )
     incident.refresh_from_db()
     assert incident.computed_impact == "critical"
     incident_resolve(incident=incident, at=at(2))
@@ -119,8 +127,9 @@ def test_impact_is_sticky_after_components_recover(page, builder, bots):
 def test_impact_rises_but_never_falls(page, builder, bots):
     incident = incident_create(page=page, name="x", components={builder.pk: "degraded_performance"}, at=T0)
     assert incident.impact == "minor"
-    incident_post_update(incident=incident, status="identified", components={builder: "partial_outage",
-                                                                             bots: "operational"}, at=at(1))
+    incident_post_update(
+        incident=incident, status="identified", components={builder: "partial_outage", bots: "operational"}, at=at(1)
+    )
     incident.refresh_from_db()
     assert incident.impact == "minor"  # one of two affected components partially out
     incident_post_update(incident=incident, status="identified", components={bots: "partial_outage"}, at=at(2))
@@ -129,8 +138,9 @@ def test_impact_rises_but_never_falls(page, builder, bots):
 
 
 def test_impact_override_wins_and_can_be_cleared(page, builder):
-    incident = incident_create(page=page, name="x", components={builder.pk: "major_outage"}, impact_override="minor",
-                               at=T0)
+    incident = incident_create(
+        page=page, name="x", components={builder.pk: "major_outage"}, impact_override="minor", at=T0
+    )
     assert (incident.computed_impact, incident.impact_override, incident.impact) == ("critical", "minor", "minor")
     incident = incident_edit(incident=incident, impact_override=None)
     assert incident.impact == "critical"
@@ -194,14 +204,14 @@ def test_reopening_clears_resolved_at(page):
 
 
 def test_resolve_uses_the_default_body_and_returns_affected_components_to_operational(page, builder, bots):
-    incident = incident_create(page=page, name="x", components={builder.pk: "partial_outage"}, component_ids=[bots.pk],
-                               at=T0)
+    incident = incident_create(
+        page=page, name="x", components={builder.pk: "partial_outage"}, component_ids=[bots.pk], at=T0
+    )
     update = incident_resolve(incident=incident, at=at(21))
     assert update.body == "This incident has been resolved."
-    assert list(AffectedComponent.objects.filter(update=update).values_list("component_id", "old_status",
-                                                                            "new_status")) == [
-        (builder.pk, "partial_outage", "operational")
-    ]
+    assert list(
+        AffectedComponent.objects.filter(update=update).values_list("component_id", "old_status", "new_status")
+    ) == [(builder.pk, "partial_outage", "operational")]
 
 
 def test_scheduled_maintenance_has_maintenance_impact_and_needs_a_window(page, builder):
@@ -209,16 +219,24 @@ def test_scheduled_maintenance_has_maintenance_impact_and_needs_a_window(page, b
         incident_create(page=page, name="Upgrade", kind="scheduled")
     assert excinfo.value.field == "scheduled_for"
     maintenance = incident_create(
-        page=page, name="Upgrade", kind="scheduled", component_ids=[builder.pk],
-        scheduled_for=at(60), scheduled_until=at(120), at=T0,
+        page=page,
+        name="Upgrade",
+        kind="scheduled",
+        component_ids=[builder.pk],
+        scheduled_for=at(60),
+        scheduled_until=at(120),
+        at=T0,
     )
     assert (maintenance.status, maintenance.impact) == ("scheduled", "maintenance")
-    incident_post_update(incident=maintenance, status="in_progress", components={builder: "under_maintenance"},
-                         at=at(60))
+    incident_post_update(
+        incident=maintenance, status="in_progress", components={builder: "under_maintenance"}, at=at(60)
+    )
     update = incident_resolve(incident=maintenance, at=at(120))
     maintenance.refresh_from_db()
     assert (maintenance.status, maintenance.resolved_at, update.body) == (
-        "completed", at(120), "The scheduled maintenance has been completed.",
+        "completed",
+        at(120),
+        "The scheduled maintenance has been completed.",
     )
     builder.refresh_from_db()
     assert builder.status == "operational"
@@ -254,8 +272,11 @@ def test_postmortem_draft_publish_revert_delete(page):
     published_at = datetime(2022, 6, 24, 15, 4, tzinfo=UTC)
     postmortem = postmortem_publish(incident=incident, notify_subscribers=True, at=published_at)
     incident.refresh_from_db()
-    assert (postmortem.body, postmortem.published_at, incident.status) == ("# What happened", published_at,
-                                                                           "postmortem")
+    assert (postmortem.body, postmortem.published_at, incident.status) == (
+        "# What happened",
+        published_at,
+        "postmortem",
+    )
     assert Notification.objects.filter(kind="postmortem", incident=incident).count() == 1
     # Publishing again (after an edit) updates the text but notifies once.
     postmortem_save_draft(incident=incident, body_draft="# What really happened")
@@ -265,7 +286,10 @@ def test_postmortem_draft_publish_revert_delete(page):
     postmortem = postmortem_revert(incident=incident)
     incident.refresh_from_db()
     assert (postmortem.published_at, postmortem.body, postmortem.body_draft, incident.status) == (
-        None, "", "# What really happened", "resolved",
+        None,
+        "",
+        "# What really happened",
+        "resolved",
     )
     postmortem_publish(incident=incident)
     postmortem_delete(incident=incident)
@@ -286,16 +310,27 @@ def test_empty_postmortem_cannot_be_published(page):
 
 def test_backfill_records_a_past_incident_without_touching_components(page, builder):
     incident = incident_backfill(
-        page=page, name="Old outage", body="It happened.", backfill_date=datetime(2021, 3, 1).date(),
-        component_ids=[builder.pk], impact_override="major",
+        page=page,
+        name="Old outage",
+        body="It happened.",
+        backfill_date=datetime(2021, 3, 1).date(),
+        component_ids=[builder.pk],
+        impact_override="major",
     )
     start = datetime(2021, 3, 1, tzinfo=UTC)
     assert (incident.backfilled, incident.status, incident.started_at, incident.resolved_at, incident.impact) == (
-        True, "resolved", start, start, "major",
+        True,
+        "resolved",
+        start,
+        start,
+        "major",
     )
     (update,) = incident.updates.all()
     assert (update.status, update.body, update.deliver_notifications, update.display_at) == (
-        "resolved", "It happened.", False, start,
+        "resolved",
+        "It happened.",
+        False,
+        start,
     )
     builder.refresh_from_db()
     assert builder.status == "operational"
@@ -359,5 +394,6 @@ def test_history_correction_splits_an_interval_and_merges_neighbours(page, build
     component_history_correct(component=builder, status="degraded_performance", start=at(5), end=at(30))
     assert intervals(builder)[1:] == [("degraded_performance", T0, at(60)), ("operational", at(60), None)]
     with pytest.raises(ServiceError):
-        component_history_correct(component=builder, status="major_outage", start=at(1),
-                                  end=timezone.now() + timedelta(hours=1))
+        component_history_correct(
+            component=builder, status="major_outage", start=at(1), end=timezone.now() + timedelta(hours=1)
+        )
