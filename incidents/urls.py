@@ -39,6 +39,7 @@ urlpatterns = [
         name="v2-subscriber-resend-confirmation",
     ),
     path("subscriptions/confirm/<str:token>", subscription_views.confirm, name="subscription-confirm"),
+    path("subscriptions/manage/<str:token>", subscription_views.manage, name="subscription-manage"),
     path("subscriptions/unsubscribe/<str:token>", subscription_views.unsubscribe, name="subscription-unsubscribe"),
     re_path(r"^api/v2/.*$", public_api.not_found),
 ]

@@ -27,6 +27,10 @@ def unsubscribe_url(subscriber: Subscriber) -> str:
     return f"{subscriber.page.public_url()}/subscriptions/unsubscribe/{subscriber.token}"
 
 
+def manage_url(subscriber: Subscriber) -> str:
+    return f"{subscriber.page.public_url()}/subscriptions/manage/{subscriber.token}"
+
+
 def _footer(page: Page) -> str:
     return page.notifications_email_footer or (
         f"You received this email because you are subscribed to {page.name}'s service status notifications."
@@ -45,6 +49,7 @@ def _message(subscriber: Subscriber, *, subject: str, template: str, headers: di
         "subscriber": subscriber,
         "confirm_url": confirm_url(subscriber),
         "unsubscribe_url": unsubscribe_url(subscriber),
+        "manage_url": manage_url(subscriber),
         "footer": _footer(page),
         "incident": subscriber.incident,
     }
@@ -59,14 +64,23 @@ def _message(subscriber: Subscriber, *, subject: str, template: str, headers: di
     return message
 
 
-def confirmation_message(subscriber: Subscriber) -> EmailMultiAlternatives:
-    subject = f"[{subscriber.page.name}] Confirm your subscription"
+def _list_unsubscribe(subscriber: Subscriber) -> dict[str, str]:
     # RFC 8058 one-click unsubscribe: mail clients POST to the link.
-    headers = {
+    return {
         "List-Unsubscribe": f"<{unsubscribe_url(subscriber)}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    return _message(subscriber, subject=subject, template="confirm", headers=headers)
+
+
+def confirmation_message(subscriber: Subscriber) -> EmailMultiAlternatives:
+    subject = f"[{subscriber.page.name}] Confirm your subscription"
+    return _message(subscriber, subject=subject, template="confirm", headers=_list_unsubscribe(subscriber))
+
+
+def manage_link_message(subscriber: Subscriber) -> EmailMultiAlternatives:
+    """Sent when someone asks to subscribe an address that already is: the owner, not the asker, decides."""
+    subject = f"[{subscriber.page.name}] Manage your subscription"
+    return _message(subscriber, subject=subject, template="manage", headers=_list_unsubscribe(subscriber))
 
 
 def unsubscription_message(subscriber: Subscriber) -> EmailMultiAlternatives:
@@ -88,10 +102,26 @@ def _send(messages: list[EmailMultiAlternatives], what: str) -> int:
 
 def send_confirmations(subscriber_ids: Iterable[str]) -> int:
     """Confirmation emails to those of these subscribers still waiting for one."""
-    subscribers = Subscriber.objects.filter(
-        pk__in=list(subscriber_ids), mode=SubscriberMode.EMAIL, state=SubscriberState.UNCONFIRMED
-    ).select_related("page", "incident")
+    # A webhook made anonymously is confirmed through its contact address.
+    subscribers = (
+        Subscriber.objects.filter(pk__in=list(subscriber_ids), state=SubscriberState.UNCONFIRMED)
+        .exclude(email="")
+        .select_related("page", "incident")
+    )
     return _send([confirmation_message(s) for s in subscribers], "confirmation")
+
+
+def send_manage_links(subscriber_ids: Iterable[str]) -> int:
+    """Manage-link emails to those of these subscribers that are still live and confirmed."""
+    subscribers = (
+        Subscriber.objects.filter(
+            pk__in=list(subscriber_ids),
+            state__in=(SubscriberState.ACTIVE, SubscriberState.QUARANTINED),
+        )
+        .exclude(email="")
+        .select_related("page", "incident")
+    )
+    return _send([manage_link_message(s) for s in subscribers], "manage-link")
 
 
 def send_unsubscriptions(subscriber_ids: Iterable[str]) -> int:

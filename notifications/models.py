@@ -89,6 +89,36 @@ class Subscriber(PublicIdModel):
         return self.email or self.endpoint or self.phone_number or self.pk
 
 
+class SubscriberStandIn(PublicIdModel):
+    """What an anonymous subscribe call answers for an address that already has a live subscription.
+
+    Answering with the real subscription would tell anyone who knows an address whether it is subscribed,
+    and hand them its id. The stand-in has an id and a creation time of its own, so the answer looks like
+    the one for a new address, and later anonymous calls by its id (delete, resend) behave as they would
+    for a new, unconfirmed subscription, without touching the real one: its owner is emailed a link to
+    manage it instead.
+    """
+
+    page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="+")
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="stand_ins")
+    mode = models.CharField(max_length=32, choices=SubscriberMode.choices)
+    email = models.EmailField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Set by an anonymous delete: the stand-in then answers as an ended subscription does (404).
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [*PublicIdModel.Meta.constraints]
+
+    def __str__(self) -> str:
+        return f"Stand-in {self.pk} for {self.subscriber_id}"
+
+    # Read by the legacy v2 payload, which is shared with real subscribers.
+    skip_confirmation_notification = False
+    quarantined_at = None
+    purge_at = None
+
+
 class NotificationKind(models.TextChoices):
     INCIDENT_UPDATE = "incident_update", "Incident update"
     POSTMORTEM = "postmortem", "Postmortem published"

@@ -9,7 +9,9 @@ Below the outbox: subscriber writes (subscribe, confirm, unsubscribe, reactivate
 import functools
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import IntegrityError, transaction
@@ -18,11 +20,12 @@ from django.utils import timezone
 
 from components.models import Component
 from incidents.models import Incident
+from statuspage import ratelimit
 from statuspage.errors import Conflict, NotFound, ServiceError
 from statuspage.models import Page
 
 from . import emails
-from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberState
+from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberStandIn, SubscriberState
 
 
 def notification_record_incident_update(*, update) -> Notification:
@@ -127,6 +130,135 @@ def _live_duplicate(
     return queryset.first()
 
 
+@dataclass(frozen=True)
+class Address:
+    """Where a subscription sends, validated and normalised for its mode."""
+
+    mode: str
+    email: str = ""
+    endpoint: str = ""
+    phone_number: str = ""
+    phone_country: str = ""
+
+    @property
+    def mailbox(self) -> str:
+        """The address that receives this subscription's email (a webhook's contact address), or ""."""
+        return self.email
+
+    @property
+    def key(self) -> str:
+        """One name for the address, for rate limits: the mailbox if there is one."""
+        return self.email or self.endpoint or re.sub(r"\D", "", self.phone_number)
+
+
+def subscriber_address(
+    *,
+    page: Page,
+    mode: str | None = None,
+    email: str = "",
+    endpoint: str = "",
+    phone_number: str = "",
+    phone_country: str = "",
+    contact_email_required: bool = False,
+) -> Address:
+    """Validate an address for a new subscription to `page` (the mode guessed from what is given)."""
+    if mode is None:
+        mode = SubscriberMode.WEBHOOK if endpoint else SubscriberMode.SMS if phone_number else SubscriberMode.EMAIL
+    if mode not in CREATABLE_MODES:
+        raise ServiceError(f"{mode!r} subscribers cannot be created here; use email, webhook or sms.", field="mode")
+    if mode == SubscriberMode.EMAIL:
+        if not page.allow_email_subscribers:
+            raise ServiceError("This page does not take email subscribers.", field="email")
+        return Address(mode=mode, email=_validate_email(email))
+    if mode == SubscriberMode.WEBHOOK:
+        if not page.allow_webhook_subscribers:
+            raise ServiceError("This page does not take webhook subscribers.", field="endpoint")
+        endpoint = _validate_endpoint(endpoint)
+        # The email is where a quarantine notice goes; optional for staff, as some clients send only the
+        # endpoint, but an anonymous webhook is confirmed through it.
+        if contact_email_required and not (email or "").strip():
+            raise ServiceError("A contact email address is required to confirm a webhook.", field="email")
+        return Address(mode=mode, endpoint=endpoint, email=_validate_email(email) if (email or "").strip() else "")
+    if not page.allow_sms_subscribers:
+        raise ServiceError("This page does not take SMS subscribers.", field="phone_number")
+    phone_number, phone_country = _validate_phone(phone_number, phone_country)
+    return Address(mode=mode, phone_number=phone_number, phone_country=phone_country)
+
+
+def _scope(*, page: Page, incident: Incident | None, component_ids: Iterable[str] | None) -> list[Component]:
+    """Check what a new subscription follows; returns its components (empty: all, or the incident)."""
+    if incident is not None:
+        if incident.page_id != page.pk:
+            raise ServiceError("No such incident on this page.", field="incident")
+        if not page.allow_incident_subscribers:
+            raise ServiceError("This page does not take incident subscribers.", field="incident")
+        if incident.is_closed:
+            raise ServiceError("This incident is over; there will be no more updates to follow.", field="incident")
+        if component_ids is not None:
+            raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
+        return []
+    if not page.allow_page_subscribers:
+        raise ServiceError("This page does not take page-wide subscribers.", field="subscriber")
+    if component_ids is None:
+        return []
+    component_ids = list(component_ids)
+    if not component_ids:
+        raise ServiceError("Name at least one component, or leave component_ids out for all.", field="component_ids")
+    return _resolve_components(page, component_ids)
+
+
+def _insert(
+    *,
+    page: Page,
+    address: Address,
+    incident: Incident | None,
+    components: list[Component],
+    opted_in: bool,
+    skip_confirmation_notification: bool = False,
+) -> tuple[Subscriber, bool]:
+    """Insert the subscription, or find the live one the unique constraints say already holds the address.
+
+    Returns (subscriber, created).
+    """
+    fields = {
+        "mode": address.mode,
+        "email": address.email,
+        "endpoint": address.endpoint,
+        "phone_number": address.phone_number,
+    }
+    existing = _live_duplicate(page=page, incident=incident, **fields)
+    if existing is not None:
+        return existing, False
+    now = timezone.now()
+    subscriber = Subscriber(
+        page=page,
+        **fields,
+        phone_country=address.phone_country,
+        state=SubscriberState.ACTIVE if opted_in else SubscriberState.UNCONFIRMED,
+        incident=incident,
+        skip_confirmation_notification=skip_confirmation_notification,
+        confirmed_at=now if opted_in else None,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        with transaction.atomic():
+            subscriber.save(force_insert=True)
+    except IntegrityError:
+        # Another request subscribed the same address between the lookup and the insert; the unique
+        # constraint made it wait for that commit, so the winner is visible now.
+        existing = _live_duplicate(page=page, incident=incident, **fields)
+        if existing is not None:
+            return existing, False
+        if address.mode == SubscriberMode.SMS:
+            # subscriber_page_live_unique leaves phone_number out, so two SMS numbers collide on it.
+            raise Conflict("Another SMS subscription holds this page's only SMS slot.", field="phone_number") from None
+        raise
+    if components:
+        subscriber.components.set(components)
+    return subscriber, True
+
+
 @transaction.atomic
 def subscriber_create(
     *,
@@ -140,99 +272,140 @@ def subscriber_create(
     component_ids: Iterable[str] | None = None,
     skip_confirmation_notification: bool = False,
 ) -> Subscriber:
-    """Subscribe an address to the page (`component_ids` None: every component) or to one incident.
+    """Staff subscribe an address to the page (`component_ids` None: every component) or to one incident.
 
     An address that already has a live subscription gets that subscription back, unchanged (a quarantined one
-    is reactivated: re-subscribing is how Statuspage lifts a quarantine).
+    is reactivated: re-subscribing is how Statuspage lifts a quarantine). Anonymous callers go through
+    `subscriber_request` instead, which reveals nothing about existing subscriptions.
     """
-    if mode is None:
-        mode = SubscriberMode.WEBHOOK if endpoint else SubscriberMode.SMS if phone_number else SubscriberMode.EMAIL
-    if mode not in CREATABLE_MODES:
-        raise ServiceError(f"{mode!r} subscribers cannot be created here; use email, webhook or sms.", field="mode")
-    if mode == SubscriberMode.EMAIL:
-        if not page.allow_email_subscribers:
-            raise ServiceError("This page does not take email subscribers.", field="email")
-        email = _validate_email(email)
-        endpoint = phone_number = phone_country = ""
-    elif mode == SubscriberMode.WEBHOOK:
-        if not page.allow_webhook_subscribers:
-            raise ServiceError("This page does not take webhook subscribers.", field="endpoint")
-        endpoint = _validate_endpoint(endpoint)
-        # The email is where a quarantine notice goes; optional, as some clients send only the endpoint.
-        email = _validate_email(email) if (email or "").strip() else ""
-        phone_number = phone_country = ""
-    else:
-        if not page.allow_sms_subscribers:
-            raise ServiceError("This page does not take SMS subscribers.", field="phone_number")
-        phone_number, phone_country = _validate_phone(phone_number, phone_country)
-        email = endpoint = ""
-
-    if incident is not None:
-        if incident.page_id != page.pk:
-            raise ServiceError("No such incident on this page.", field="incident")
-        if not page.allow_incident_subscribers:
-            raise ServiceError("This page does not take incident subscribers.", field="incident")
-        if incident.is_closed:
-            raise ServiceError("This incident is over; there will be no more updates to follow.", field="incident")
-        if component_ids is not None:
-            raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
-        components: list[Component] = []
-    else:
-        if not page.allow_page_subscribers:
-            raise ServiceError("This page does not take page-wide subscribers.", field="subscriber")
-        components = []
-        if component_ids is not None:
-            component_ids = list(component_ids)
-            if not component_ids:
-                raise ServiceError(
-                    "Name at least one component, or leave component_ids out for all.", field="component_ids"
-                )
-            components = _resolve_components(page, component_ids)
-
-    existing = _live_duplicate(
-        page=page, incident=incident, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number
+    address = subscriber_address(
+        page=page, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number, phone_country=phone_country
     )
-    if existing is not None:
-        if existing.state == SubscriberState.QUARANTINED:
-            return subscriber_reactivate(subscriber=existing)
-        return existing
-
-    now = timezone.now()
-    opted_in = mode != SubscriberMode.EMAIL or skip_confirmation_notification
-    subscriber = Subscriber(
+    components = _scope(page=page, incident=incident, component_ids=component_ids)
+    opted_in = address.mode != SubscriberMode.EMAIL or skip_confirmation_notification
+    subscriber, created = _insert(
         page=page,
-        mode=mode,
-        state=SubscriberState.ACTIVE if opted_in else SubscriberState.UNCONFIRMED,
+        address=address,
+        incident=incident,
+        components=components,
+        opted_in=opted_in,
+        skip_confirmation_notification=skip_confirmation_notification,
+    )
+    if not created:
+        if subscriber.state == SubscriberState.QUARANTINED:
+            return subscriber_reactivate(subscriber=subscriber)
+        return subscriber
+    if subscriber.state == SubscriberState.UNCONFIRMED:
+        _schedule(emails.send_confirmations, [subscriber.pk])
+    return subscriber
+
+
+# --- Anonymous subscription requests ----------------------------------------------------------------------
+# Anyone can call these, knowing only an address (the public page and the legacy v2 API, CORS `*`). So:
+# - the answer for an address that is already subscribed looks like the answer for a new one (a stand-in,
+#   see SubscriberStandIn) and its owner is emailed a link to manage the subscription instead;
+# - calls by id act only on subscriptions still waiting for their confirmation (and on stand-ins); a
+#   confirmed subscription changes only through the token links emailed to its owner;
+# - at most one confirmation or manage-link email goes to an address per SUBSCRIPTION_EMAIL_WINDOW.
+
+Subscription = Subscriber | SubscriberStandIn
+
+
+def _mail_window_open(address: str) -> bool:
+    """Take the address's one email of the current window; False when it has been used."""
+    if not address:
+        return False
+    window = settings.SUBSCRIPTION_EMAIL_WINDOW
+    return ratelimit.hit(f"subscription-email:{address.lower()}", limit=1, window=window) == 0
+
+
+def _send_owner_link(subscriber: Subscriber) -> None:
+    """Email the owner of a subscription the link it needs: the confirmation while it waits for one,
+    otherwise the link to manage it. Within the address's email window, at most one."""
+    if not subscriber.email or not _mail_window_open(subscriber.email):
+        return
+    if subscriber.state == SubscriberState.UNCONFIRMED:
+        _schedule(emails.send_confirmations, [subscriber.pk])
+    elif subscriber.state in (SubscriberState.ACTIVE, SubscriberState.QUARANTINED):
+        _schedule(emails.send_manage_links, [subscriber.pk])
+
+
+@transaction.atomic
+def subscriber_request(
+    *,
+    page: Page,
+    email: str = "",
+    endpoint: str = "",
+    phone_number: str = "",
+    phone_country: str = "",
+    incident: Incident | None = None,
+    component_ids: Iterable[str] | None = None,
+) -> Subscription:
+    """An anonymous request to subscribe: a new unconfirmed subscription, or a stand-in for the live one.
+
+    Every anonymous subscription starts unconfirmed, webhooks included (their contact email confirms them);
+    nothing the caller sends can skip that.
+    """
+    address = subscriber_address(
+        page=page,
         email=email,
         endpoint=endpoint,
         phone_number=phone_number,
         phone_country=phone_country,
-        incident=incident,
-        skip_confirmation_notification=skip_confirmation_notification,
-        confirmed_at=now if opted_in else None,
-        created_at=now,
-        updated_at=now,
+        contact_email_required=True,
     )
-    try:
-        with transaction.atomic():
-            subscriber.save(force_insert=True)
-    except IntegrityError:
-        # Another request subscribed the same address between the lookup and the insert; the unique
-        # constraint made it wait for that commit, so the winner is visible now.
-        existing = _live_duplicate(
-            page=page, incident=incident, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number
-        )
-        if existing is not None:
-            return existing
-        if mode == SubscriberMode.SMS:
-            # subscriber_page_live_unique leaves phone_number out, so two SMS numbers collide on it.
-            raise Conflict("Another SMS subscription holds this page's only SMS slot.", field="phone_number") from None
-        raise
-    if components:
-        subscriber.components.set(components)
-    if subscriber.state == SubscriberState.UNCONFIRMED:
-        _schedule(emails.send_confirmations, [subscriber.pk])
-    return subscriber
+    components = _scope(page=page, incident=incident, component_ids=component_ids)
+    subscriber, created = _insert(page=page, address=address, incident=incident, components=components, opted_in=False)
+    _send_owner_link(subscriber)
+    if created:
+        return subscriber
+    return SubscriberStandIn.objects.create(
+        page=page, subscriber=subscriber, mode=subscriber.mode, email=subscriber.email or ""
+    )
+
+
+def subscription_for_anonymous(*, page: Page, subscription_id: str) -> Subscription:
+    """What an anonymous call by id may act on: a subscription still waiting for its confirmation, or a
+    stand-in that has not been deleted. Anything else is not found, whether or not it exists."""
+    subscriber = (
+        Subscriber.objects.select_related("page")
+        .filter(page=page, pk=subscription_id, state=SubscriberState.UNCONFIRMED)
+        .first()
+    )
+    if subscriber is not None:
+        return subscriber
+    stand_in = (
+        SubscriberStandIn.objects.select_related("subscriber__page")
+        .filter(page=page, pk=subscription_id, ended_at__isnull=True)
+        .first()
+    )
+    if stand_in is not None:
+        return stand_in
+    raise NotFound("No such subscriber.", field="id")
+
+
+@transaction.atomic
+def subscription_cancel_anonymous(*, subscription: Subscription) -> Subscription:
+    """The anonymous delete: ends an unconfirmed subscription (no notice: it never opted in), or the
+    stand-in (the real subscription is not touched)."""
+    now = timezone.now()
+    if isinstance(subscription, SubscriberStandIn):
+        SubscriberStandIn.objects.filter(pk=subscription.pk).update(ended_at=now)
+        subscription.ended_at = now
+        return subscription
+    Subscriber.objects.filter(pk=subscription.pk, state=SubscriberState.UNCONFIRMED).update(
+        state=SubscriberState.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
+    )
+    subscription.refresh_from_db()
+    return subscription
+
+
+@transaction.atomic
+def subscription_resend_anonymous(*, subscription: Subscription) -> Subscription:
+    """The anonymous resend: the owner gets the link their subscription needs (within the email window)."""
+    subscriber = subscription.subscriber if isinstance(subscription, SubscriberStandIn) else subscription
+    _send_owner_link(subscriber)
+    return subscription
 
 
 @transaction.atomic

@@ -12,6 +12,9 @@ class ServiceError(Exception):
         self.message = message
         self.field = field
 
+    # Response headers that go with the error (Retry-After on a 429).
+    headers: dict[str, str] = {}
+
     def as_dict(self) -> dict:
         body = {"error": self.error, "message": self.message}
         if self.field:
@@ -27,3 +30,18 @@ class NotFound(ServiceError):
 class Conflict(ServiceError):
     status_code = 409
     error = "conflict"
+
+
+class RateLimited(ServiceError):
+    """Too many calls: answered 429 with `Retry-After` (seconds)."""
+
+    status_code = 429
+    error = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, field: str | None = None):
+        super().__init__(message, field=field)
+        self.retry_after = max(1, int(retry_after))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}

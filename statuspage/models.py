@@ -217,3 +217,17 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status_code})"
+
+
+class RateLimitCounter(models.Model):
+    """Hits in one fixed window of one rate-limit bucket, shared by every web process (see `ratelimit`).
+
+    The key is a hash: buckets are named after IP and email addresses, which are not kept here in clear.
+    """
+
+    key = models.CharField(max_length=64, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

@@ -275,3 +275,16 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 # Management API rate limit per key: requests per rolling window (Statuspage: 60 per 60 s).
 API_RATE_LIMIT_REQUESTS = env_int("API_RATE_LIMIT_REQUESTS", 60)
 API_RATE_LIMIT_WINDOW = env_int("API_RATE_LIMIT_WINDOW", 60)
+
+# Anonymous writes (the public subscribe endpoints): at most this many per client IP, and per email address
+# (or webhook endpoint, or phone number), in any window of that many seconds; beyond it, 429 with
+# Retry-After. Counted in the database, so every web process shares the count.
+PUBLIC_RATE_LIMIT_PER_IP = env_int("PUBLIC_RATE_LIMIT_PER_IP", 20)
+PUBLIC_RATE_LIMIT_PER_ADDRESS = env_int("PUBLIC_RATE_LIMIT_PER_ADDRESS", 5)
+PUBLIC_RATE_LIMIT_WINDOW = env_int("PUBLIC_RATE_LIMIT_WINDOW", 3600)
+# At most one confirmation or manage-link email to an address in this many seconds, however often anyone
+# asks for one.
+SUBSCRIPTION_EMAIL_WINDOW = env_int("SUBSCRIPTION_EMAIL_WINDOW", 600)
+# How many reverse proxies in front of the web process append to X-Forwarded-For; the client IP is the
+# address that many hops from the right. 0 (the default) trusts no header and takes the socket's address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
