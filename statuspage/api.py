@@ -146,8 +146,8 @@ def rails_to_nested(pairs: list[tuple[str, str]]) -> dict:
     return root
 
 
-# Deeper than any body a client of these APIs sends; bounds the work (and the stack) a hostile body costs.
-MAX_BODY_DEPTH = 32
+# Deeper than any body a client of these APIs sends (metadata may nest 32 levels inside it); bounds the work (and the stack) a hostile body costs.
+MAX_BODY_DEPTH = 64
 
 
 def reject_nul_bytes(data, path: str = ""):
