@@ -146,7 +146,8 @@ def rails_to_nested(pairs: list[tuple[str, str]]) -> dict:
     return root
 
 
-# Deeper than any body a client of these APIs sends (metadata may nest 32 levels inside it); bounds the work (and the stack) a hostile body costs.
+# Deeper than any body a client of these APIs sends (metadata may nest 32 levels inside it); bounds the
+# work (and the stack) a hostile body costs.
 MAX_BODY_DEPTH = 64
 
 
