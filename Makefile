@@ -23,14 +23,18 @@ run: $(VENV)/.installed
 	$(MANAGE) ensureadmin --url http://$(BIND)/admin/
 	BIND=$(BIND) $(BIN)/honcho start -f Procfile
 
-# collectstatic first: tests (the browser ones most) serve static files from STATIC_ROOT, as production does.
+# `scripts/test-setup` starts PostgreSQL and Redis when they are installed but stopped, creates the database and
+# installs Chromium when it is missing (or names in one line what to install). collectstatic next: tests (the
+# browser ones most) serve static files from STATIC_ROOT, as production does.
+test: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
+test: export REDIS_URL := $(or $(REDIS_URL),$(TEST_REDIS_URL))
 test: $(VENV)/.installed-dev
+	scripts/test-setup
 	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(BIN)/pytest
-	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
-		$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
