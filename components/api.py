@@ -15,7 +15,7 @@ from statuspage.errors import ServiceError
 from statuspage.formats import iso_s
 
 from .models import Component, ComponentGroup, ComponentStatus
-from .selectors import Outage, component_outage
+from .selectors import Outage, component_outage, components_on_page
 from .services import (
     component_create,
     component_delete,
@@ -130,11 +130,7 @@ def _group_fields(request, page) -> dict:
         fields["description"] = as_str(description, field="description")
     if "components" in data:
         ids = as_id_list(data["components"], field="components")
-        found = {c.pk: c for c in Component.objects.filter(page=page, pk__in=ids)}
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise ServiceError(f"No component {missing[0]!r} on this page.", field="components")
-        fields["components"] = [found[i] for i in dict.fromkeys(ids)]
+        fields["components"] = components_on_page(page, ids, field="components")
     if "position" in data:
         fields["position"] = as_int(data["position"], field="position", minimum=1)
     return fields

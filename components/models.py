@@ -12,6 +12,18 @@ class ComponentStatus(models.TextChoices):
     MAJOR_OUTAGE = "major_outage", "Major outage"
     UNDER_MAINTENANCE = "under_maintenance", "Under maintenance"
 
+    @property
+    def severity(self) -> int:
+        """Higher is worse. Maintenance sits just above operational, so it is not the declaration order."""
+        order = (
+            ComponentStatus.OPERATIONAL,
+            ComponentStatus.UNDER_MAINTENANCE,
+            ComponentStatus.DEGRADED_PERFORMANCE,
+            ComponentStatus.PARTIAL_OUTAGE,
+            ComponentStatus.MAJOR_OUTAGE,
+        )
+        return order.index(self)
+
 
 class ComponentGroup(PublicIdModel):
     page = models.ForeignKey(Page, on_delete=models.CASCADE, related_name="component_groups")

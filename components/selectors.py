@@ -1,4 +1,7 @@
-"""Reads of components: the page roll-up and uptime from the status intervals."""
+"""Reads of components: the components' roll-up, uptime from the status intervals, ids checked against a page.
+
+The page's roll-up, which incidents lift, is `incidents.selectors.page_status`.
+"""
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -7,19 +10,10 @@ from datetime import datetime
 from django.db.models import Q
 from django.utils import timezone
 
+from statuspage.errors import ServiceError
+from statuspage.models import Page
+
 from .models import Component, ComponentStatus, ComponentStatusChange
-
-# Statuspage's impact severity; maintenance sits between none and minor.
-SEVERITY = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
-
-# The one description used for an indicator when an incident (not the components) sets it.
-DESCRIPTION_BY_INDICATOR = {
-    "none": "All Systems Operational",
-    "maintenance": "Service Under Maintenance",
-    "minor": "Minor Service Outage",
-    "major": "Partial System Outage",
-    "critical": "Major System Outage",
-}
 
 
 @dataclass(frozen=True)
@@ -56,15 +50,6 @@ def impact_from_statuses(statuses: Iterable[str]) -> str:
     """An incident's impact from its affected components' statuses (reference §4)."""
     rollup = components_rollup(list(statuses))
     return rollup.indicator
-
-
-def page_rollup(component_statuses: Sequence[str], incident_impacts: Iterable[str] = ()) -> Rollup:
-    """The page's status: its components' roll-up, lifted by unresolved incidents' impacts."""
-    rollup = components_rollup(component_statuses)
-    worst = max(incident_impacts, key=SEVERITY.__getitem__, default="none")
-    if SEVERITY[worst] > SEVERITY[rollup.indicator]:
-        return Rollup(worst, DESCRIPTION_BY_INDICATOR[worst])
-    return rollup
 
 
 @dataclass(frozen=True)
@@ -112,15 +97,14 @@ def component_status_at(component: Component, at: datetime) -> str:
     return interval.status if interval is not None else ComponentStatus.OPERATIONAL
 
 
-def page_status(page) -> Rollup:
-    """The page's roll-up: its components, lifted by unresolved incidents and maintenances in progress."""
-    from incidents.models import ACTIVE_MAINTENANCE_STATUSES, UNRESOLVED_STATUSES, Incident, IncidentKind
+def components_on_page(page: Page, ids: Iterable[str], *, field: str = "component_ids") -> list[Component]:
+    """The page's components with these ids, in the order given, each once (with its group).
 
-    statuses = list(Component.objects.filter(page=page).values_list("status", flat=True))
-    open_incidents = Incident.objects.filter(page=page).filter(
-        Q(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
-        | Q(kind=IncidentKind.SCHEDULED, status__in=ACTIVE_MAINTENANCE_STATUSES)
-    )
-    rows = open_incidents.values_list("impact_override", "computed_impact")
-    impacts = [override or computed for override, computed in rows]
-    return page_rollup(statuses, impacts)
+    An id that is not a component of this page is a ServiceError on `field`, naming the first such id.
+    """
+    ids = list(dict.fromkeys(ids))
+    found = {c.pk: c for c in Component.objects.filter(page=page, pk__in=ids).select_related("group")}
+    for component_id in ids:
+        if component_id not in found:
+            raise ServiceError(f"No component {component_id!r} on this page.", field=field)
+    return [found[component_id] for component_id in ids]

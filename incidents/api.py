@@ -26,12 +26,11 @@ from statuspage.errors import ServiceError
 from statuspage.formats import iso_s
 
 from .models import (
-    ACTIVE_MAINTENANCE_STATUSES,
     SCHEDULED_STATUSES,
-    UNRESOLVED_STATUSES,
     AffectedComponent,
     Incident,
     IncidentKind,
+    IncidentQuerySet,
     IncidentTemplate,
     IncidentUpdate,
     Postmortem,
@@ -246,37 +245,39 @@ class IncidentList(V1View):
 
 
 class FilteredIncidentList(V1View):
-    """The incidents matching `condition`, newest first, by `page` and `per_page`."""
+    """The incidents `select` picks, newest first, by `page` and `per_page`."""
 
-    condition: Q
+    def select(self, incidents: IncidentQuerySet) -> IncidentQuerySet:
+        raise NotImplementedError
 
     def get(self, request, page_id):
         page = self.get_page()
         offset, limit = self.pagination()
-        incidents = _incidents(page).filter(self.condition).order_by("-started_at", "-pk")[offset : offset + limit]
+        incidents = self.select(_incidents(page)).order_by("-started_at", "-pk")[offset : offset + limit]
         base_url = self.base_url(page)
         return Response([incident_v1(i, base_url) for i in incidents])
 
 
-MAINTENANCE = Q(kind=IncidentKind.SCHEDULED)
-
-
 class IncidentsUnresolved(FilteredIncidentList):
-    condition = Q(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
+    def select(self, incidents):
+        return incidents.unresolved()
 
 
 class IncidentsScheduled(FilteredIncidentList):
     """Maintenances not yet completed: scheduled, in progress or verifying."""
 
-    condition = MAINTENANCE & Q(status__in=["scheduled", *ACTIVE_MAINTENANCE_STATUSES])
+    def select(self, incidents):
+        return incidents.maintenances().open()
 
 
 class IncidentsUpcoming(FilteredIncidentList):
-    condition = MAINTENANCE & Q(status="scheduled")
+    def select(self, incidents):
+        return incidents.upcoming()
 
 
 class IncidentsActiveMaintenance(FilteredIncidentList):
-    condition = MAINTENANCE & Q(status__in=ACTIVE_MAINTENANCE_STATUSES)
+    def select(self, incidents):
+        return incidents.active_maintenances()
 
 
 class IncidentView(V1View):

@@ -42,14 +42,6 @@ OPEN_REALTIME_CHOICES = _status_choices(REALTIME_STATUSES[:-1])  # "postmortem" 
 SCHEDULED_CHOICES = _status_choices(SCHEDULED_STATUSES)
 
 
-# From best to worst: the default a correction offers is the worst status a component had.
-COMPONENT_SEVERITY = [
-    ComponentStatus.OPERATIONAL,
-    ComponentStatus.UNDER_MAINTENANCE,
-    ComponentStatus.DEGRADED_PERFORMANCE,
-    ComponentStatus.PARTIAL_OUTAGE,
-    ComponentStatus.MAJOR_OUTAGE,
-]
 MAX_METADATA_DEPTH = 32
 
 
@@ -315,7 +307,8 @@ class IncidentCorrectRecordForm(ComponentStatusesMixin, forms.Form):
         )
         worst = {component.pk: ComponentStatus.OPERATIONAL for component in components}
         for component_id, status in recorded.values_list("component_id", "status"):
-            worst[component_id] = max(worst[component_id], status, key=COMPONENT_SEVERITY.index)
+            # The default a correction offers is the worst status a component had.
+            worst[component_id] = max(worst[component_id], status, key=lambda s: ComponentStatus(s).severity)
         return {
             component_id: ComponentStatus.MAJOR_OUTAGE if status == ComponentStatus.OPERATIONAL else status
             for component_id, status in worst.items()

@@ -27,7 +27,10 @@ class IncidentStatus(models.TextChoices):
 
 REALTIME_STATUSES = ("investigating", "identified", "monitoring", "resolved", "postmortem")
 SCHEDULED_STATUSES = ("scheduled", "in_progress", "verifying", "completed")
+# The named states: each is defined by its tuple here, which IncidentQuerySet (for queries) and the
+# Incident.is_* properties (for rows already read) both use.
 UNRESOLVED_STATUSES = ("investigating", "identified", "monitoring")
+UPCOMING_STATUSES = ("scheduled",)
 ACTIVE_MAINTENANCE_STATUSES = ("in_progress", "verifying")
 CLOSED_STATUSES = ("resolved", "postmortem", "completed")
 
@@ -39,12 +42,15 @@ class Impact(models.TextChoices):
     MAJOR = "major", "Major"
     CRITICAL = "critical", "Critical"
 
-
-# Severity order used for stickiness and for lifting the page roll-up.
-IMPACT_SEVERITY = {"none": 0, "maintenance": 1, "minor": 2, "major": 3, "critical": 4}
+    @property
+    def severity(self) -> int:
+        """Higher is worse: the declaration order, maintenance between none and minor."""
+        return list(Impact).index(self)
 
 
 class IncidentQuerySet(models.QuerySet):
+    """The named selections every caller uses, instead of its own `status__in` list."""
+
     def realtime(self):
         return self.filter(kind=IncidentKind.REALTIME)
 
@@ -52,7 +58,20 @@ class IncidentQuerySet(models.QuerySet):
         return self.filter(kind=IncidentKind.SCHEDULED)
 
     def unresolved(self):
+        """Incidents not yet resolved: investigating, identified or monitoring."""
         return self.filter(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
+
+    def upcoming(self):
+        """Maintenances scheduled and not yet started."""
+        return self.filter(kind=IncidentKind.SCHEDULED, status__in=UPCOMING_STATUSES)
+
+    def active_maintenances(self):
+        """Maintenances in progress or being verified."""
+        return self.filter(kind=IncidentKind.SCHEDULED, status__in=ACTIVE_MAINTENANCE_STATUSES)
+
+    def open(self):
+        """Not closed: unresolved incidents, and maintenances upcoming or active."""
+        return self.exclude(status__in=CLOSED_STATUSES)
 
 
 class Incident(PublicIdModel):
@@ -140,7 +159,23 @@ class Incident(PublicIdModel):
         return self.kind == IncidentKind.SCHEDULED
 
     @property
+    def is_unresolved(self) -> bool:
+        """As `Incident.objects.unresolved()`, for a row already read."""
+        return self.kind == IncidentKind.REALTIME and self.status in UNRESOLVED_STATUSES
+
+    @property
+    def is_upcoming(self) -> bool:
+        """As `Incident.objects.upcoming()`, for a row already read."""
+        return self.kind == IncidentKind.SCHEDULED and self.status in UPCOMING_STATUSES
+
+    @property
+    def is_active_maintenance(self) -> bool:
+        """As `Incident.objects.active_maintenances()`, for a row already read."""
+        return self.kind == IncidentKind.SCHEDULED and self.status in ACTIVE_MAINTENANCE_STATUSES
+
+    @property
     def is_closed(self) -> bool:
+        """The opposite of `Incident.objects.open()`."""
         return self.status in CLOSED_STATUSES
 
 

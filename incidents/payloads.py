@@ -4,19 +4,11 @@ Key order follows real payloads. Timestamps are UTC; `null` is never `""`. The f
 the caller prefetched (see incidents.selectors.incidents_for_payload), so they issue no queries.
 """
 
-from components.models import Component, ComponentGroup
+from components.models import Component, ComponentGroup, ComponentStatus
 from statuspage.formats import iso_date, iso_ms, iso_s
 from statuspage.models import Page
 
 from .models import Incident, IncidentUpdate
-
-COMPONENT_SEVERITY = {
-    "operational": 0,
-    "under_maintenance": 1,
-    "degraded_performance": 2,
-    "partial_outage": 3,
-    "major_outage": 4,
-}
 
 
 def page_v2(page: Page, base_url: str) -> dict:
@@ -49,7 +41,9 @@ def component_v2(component: Component) -> dict:
 
 def group_v2(group: ComponentGroup, children: list[Component]) -> dict:
     """A group is a component object with `group: true` and its children's ids; its status is the worst child's."""
-    status = max((c.status for c in children), key=COMPONENT_SEVERITY.__getitem__, default="operational")
+    status = max(
+        (c.status for c in children), key=lambda s: ComponentStatus(s).severity, default=ComponentStatus.OPERATIONAL
+    )
     return {
         "id": group.pk,
         "name": group.name,

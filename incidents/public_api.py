@@ -3,24 +3,18 @@
 import functools
 import hashlib
 import json
+from collections.abc import Callable
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from components.models import Component, ComponentGroup
-from components.selectors import page_rollup, page_status
 from statuspage.selectors import page_for_request
 
-from .models import (
-    ACTIVE_MAINTENANCE_STATUSES,
-    UNRESOLVED_STATUSES,
-    AffectedComponent,
-    Incident,
-    IncidentKind,
-    IncidentUpdate,
-)
+from .models import AffectedComponent, Incident, IncidentQuerySet, IncidentUpdate
 from .payloads import components_v2, incident_v2, page_v2
+from .selectors import page_rollup, page_status
 
 RECENT_LIMIT = 50
 CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
@@ -103,20 +97,12 @@ def _components(page) -> list[dict]:
     return components_v2(list(ComponentGroup.objects.filter(page=page)), list(Component.objects.filter(page=page)))
 
 
-def _incident_rows(page, condition: Q, limit: int | None = None) -> list[Incident]:
-    queryset = incidents_for_payload(Incident.objects.filter(condition, page=page).order_by("-started_at", "-pk"))
+Selection = Callable[[IncidentQuerySet], IncidentQuerySet]
+
+
+def _incident_rows(page, select: Selection, limit: int | None = None) -> list[Incident]:
+    queryset = incidents_for_payload(select(Incident.objects.filter(page=page)).order_by("-started_at", "-pk"))
     return list(queryset[:limit] if limit is not None else queryset)
-
-
-def _incidents(page, base_url: str, condition: Q, limit: int | None = None) -> list[dict]:
-    return [incident_v2(incident, base_url) for incident in _incident_rows(page, condition, limit)]
-
-
-REALTIME = Q(kind=IncidentKind.REALTIME)
-MAINTENANCE = Q(kind=IncidentKind.SCHEDULED)
-UNRESOLVED = REALTIME & Q(status__in=UNRESOLVED_STATUSES)
-UPCOMING = MAINTENANCE & Q(status="scheduled")
-ACTIVE = MAINTENANCE & Q(status__in=ACTIVE_MAINTENANCE_STATUSES)
 
 
 @v2_endpoint
@@ -124,15 +110,11 @@ def summary(request: HttpRequest) -> HttpResponse:
     """The widget's endpoint, so the busiest: everything is read once and the roll-up computed from it."""
     page, base_url, body = _context(request)
     body["components"] = _components(page)
-    rows = _incident_rows(page, UNRESOLVED | UPCOMING | ACTIVE)
-    incidents = [i for i in rows if not i.is_maintenance]
-    maintenances = [i for i in rows if i.is_maintenance]
-    body["incidents"] = [incident_v2(i, base_url) for i in incidents]
-    body["scheduled_maintenances"] = [incident_v2(i, base_url) for i in maintenances]
+    rows = _incident_rows(page, IncidentQuerySet.open)
+    body["incidents"] = [incident_v2(i, base_url) for i in rows if not i.is_maintenance]
+    body["scheduled_maintenances"] = [incident_v2(i, base_url) for i in rows if i.is_maintenance]
     statuses = [c["status"] for c in body["components"] if not c["group"]]
-    active = [m for m in maintenances if m.status in ACTIVE_MAINTENANCE_STATUSES]
-    impacts = [i.impact for i in incidents] + [m.impact for m in active]
-    body["status"] = page_rollup(statuses, impacts).as_dict()
+    body["status"] = page_rollup(statuses, rows).as_dict()
     return json_response(request, body)
 
 
@@ -150,18 +132,18 @@ def components(request: HttpRequest) -> HttpResponse:
     return json_response(request, body)
 
 
-def _incident_list(condition: Q, key: str, limit: int | None = None):
+def _incident_list(select: Selection, key: str, limit: int | None = None):
     @v2_endpoint
     def view(request: HttpRequest) -> HttpResponse:
         page, base_url, body = _context(request)
-        body[key] = _incidents(page, base_url, condition, limit)
+        body[key] = [incident_v2(i, base_url) for i in _incident_rows(page, select, limit)]
         return json_response(request, body)
 
     return view
 
 
-incidents = _incident_list(REALTIME, "incidents", RECENT_LIMIT)
-incidents_unresolved = _incident_list(UNRESOLVED, "incidents")
-scheduled_maintenances = _incident_list(MAINTENANCE, "scheduled_maintenances", RECENT_LIMIT)
-scheduled_maintenances_upcoming = _incident_list(UPCOMING, "scheduled_maintenances")
-scheduled_maintenances_active = _incident_list(ACTIVE, "scheduled_maintenances")
+incidents = _incident_list(IncidentQuerySet.realtime, "incidents", RECENT_LIMIT)
+incidents_unresolved = _incident_list(IncidentQuerySet.unresolved, "incidents")
+scheduled_maintenances = _incident_list(IncidentQuerySet.maintenances, "scheduled_maintenances", RECENT_LIMIT)
+scheduled_maintenances_upcoming = _incident_list(IncidentQuerySet.upcoming, "scheduled_maintenances")
+scheduled_maintenances_active = _incident_list(IncidentQuerySet.active_maintenances, "scheduled_maintenances")

@@ -1,28 +1,30 @@
 """Reads for the public pages. Each read is a small, constant number of queries, whatever the page's size."""
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from components.models import Component, ComponentGroup
-from components.selectors import Rollup, page_rollup
+from components.selectors import Rollup, components_rollup
 from statuspage.models import Page
 
-from .models import (
-    ACTIVE_MAINTENANCE_STATUSES,
-    UNRESOLVED_STATUSES,
-    AffectedComponent,
-    Incident,
-    IncidentKind,
-    IncidentStatus,
-    IncidentUpdate,
-)
+from .models import AffectedComponent, Impact, Incident, IncidentUpdate
 
 HISTORY_DAYS = 7
 HISTORY_MONTHS = 3
+
+# The description when an incident, not the components, sets the indicator (reference §1.3).
+DESCRIPTION_BY_INDICATOR = {
+    Impact.NONE: "All Systems Operational",
+    Impact.MAINTENANCE: "Service Under Maintenance",
+    Impact.MINOR: "Minor Service Outage",
+    Impact.MAJOR: "Partial System Outage",
+    Impact.CRITICAL: "Major System Outage",
+}
 
 
 @dataclass
@@ -111,11 +113,41 @@ def _local_day(moment: datetime, page: Page) -> date:
     return moment.astimezone(page.tz).date()
 
 
+def page_rollup(component_statuses: Iterable[str], incidents: Iterable[Incident]) -> Rollup:
+    """The page's status, the one rule every public output uses (reference §1.3).
+
+    The components' roll-up, lifted by each unresolved incident to at least its impact, and by each
+    maintenance in progress to its impact but never above `maintenance` (an override on a maintenance
+    cannot make the page read as an outage). Other rows (resolved, upcoming, completed) change nothing,
+    so a caller may pass every incident it has read.
+    """
+    rollup = components_rollup(list(component_statuses))
+    lift = Impact.NONE
+    for incident in incidents:
+        if incident.is_unresolved:
+            impact = Impact(incident.impact)
+        elif incident.is_active_maintenance:
+            impact = min(Impact(incident.impact), Impact.MAINTENANCE, key=lambda i: i.severity)
+        else:
+            continue
+        lift = max(lift, impact, key=lambda i: i.severity)
+    if lift.severity > Impact(rollup.indicator).severity:
+        return Rollup(lift.value, DESCRIPTION_BY_INDICATOR[lift])
+    return rollup
+
+
+def page_status(page: Page) -> Rollup:
+    """The page's roll-up read from the database, in two queries (`/` and summary.json reuse their rows)."""
+    statuses = Component.objects.filter(page=page).values_list("status", flat=True)
+    incidents = Incident.objects.filter(page=page).open().only("kind", "status", "impact_override", "computed_impact")
+    return page_rollup(statuses, incidents)
+
+
 def status_page(page: Page, *, now: datetime | None = None) -> StatusPage:
     """Everything `/` shows, in four queries: components (with groups), incidents, their updates, their components.
 
-    One incident query covers the open incidents, the maintenances not yet completed and the last
-    `HISTORY_DAYS` days of history, so the count does not grow with the page.
+    One incident query covers the open incidents and maintenances and the last `HISTORY_DAYS` days of
+    history, so the count does not grow with the page.
     """
     now = now or timezone.now()
     today = _local_day(now, page)
@@ -123,41 +155,26 @@ def status_page(page: Page, *, now: datetime | None = None) -> StatusPage:
     history_start = datetime.combine(first_day, datetime.min.time(), tzinfo=page.tz)
 
     components = list(Component.objects.filter(page=page).select_related("group"))
-    open_incidents = Q(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
-    open_maintenances = Q(
-        kind=IncidentKind.SCHEDULED, status__in=(IncidentStatus.SCHEDULED, *ACTIVE_MAINTENANCE_STATUSES)
-    )
-    recent = Q(started_at__gte=history_start) & ~Q(kind=IncidentKind.SCHEDULED, status=IncidentStatus.SCHEDULED)
+    on_page = Incident.objects.filter(page=page)
     incidents = list(
-        Incident.objects.filter(page=page)
-        .filter(open_incidents | open_maintenances | recent)
+        (on_page.open() | on_page.filter(started_at__gte=history_start))
         .prefetch_related(_updates_newest_first(), _components_with_group())
         .order_by("-started_at", "-created_at")
     )
 
-    active = [i for i in incidents if i.kind == IncidentKind.REALTIME and i.status in UNRESOLVED_STATUSES]
-    in_progress = [i for i in incidents if i.kind == IncidentKind.SCHEDULED and i.status in ACTIVE_MAINTENANCE_STATUSES]
-    upcoming = sorted(
-        (i for i in incidents if i.kind == IncidentKind.SCHEDULED and i.status == IncidentStatus.SCHEDULED),
-        key=lambda i: i.scheduled_for,
-    )
-    impacts = [i.impact for i in active] + ["maintenance" for _ in in_progress]
-    rollup = page_rollup([c.status for c in components], impacts)
-
     by_day: dict[date, list[Incident]] = {}
     for incident in incidents:
-        if incident.started_at >= history_start and not (
-            incident.kind == IncidentKind.SCHEDULED and incident.status == IncidentStatus.SCHEDULED
-        ):
+        # Upcoming maintenances are not history yet.
+        if incident.started_at >= history_start and not incident.is_upcoming:
             by_day.setdefault(_local_day(incident.started_at, page), []).append(incident)
     days = [Day(day, by_day.get(day, [])) for day in (today - timedelta(days=n) for n in range(HISTORY_DAYS))]
 
     return StatusPage(
-        rollup=rollup,
+        rollup=page_rollup([c.status for c in components], incidents),
         rows=component_rows([c for c in components if _is_shown(c)]),
-        incidents=active,
-        active_maintenances=in_progress,
-        upcoming_maintenances=upcoming,
+        incidents=[i for i in incidents if i.is_unresolved],
+        active_maintenances=[i for i in incidents if i.is_active_maintenance],
+        upcoming_maintenances=sorted((i for i in incidents if i.is_upcoming), key=lambda i: i.scheduled_for),
         days=days,
     )
 
@@ -180,13 +197,13 @@ def history(page: Page, *, last_month: date, months: int = HISTORY_MONTHS) -> li
     start = datetime.combine(first_month, datetime.min.time(), tzinfo=page.tz)
     last_day = calendar.monthrange(last_month.year, last_month.month)[1]
     end = datetime.combine(last_month.replace(day=last_day), datetime.min.time(), tzinfo=page.tz) + timedelta(days=1)
-    incidents = (
-        Incident.objects.filter(page=page, started_at__gte=start, started_at__lt=end)
-        .exclude(kind=IncidentKind.SCHEDULED, status=IncidentStatus.SCHEDULED)
-        .order_by("-started_at", "-created_at")
+    incidents = Incident.objects.filter(page=page, started_at__gte=start, started_at__lt=end).order_by(
+        "-started_at", "-created_at"
     )
     by_month: dict[date, list[Incident]] = {}
     for incident in incidents:
+        if incident.is_upcoming:
+            continue
         by_month.setdefault(month_start(_local_day(incident.started_at, page)), []).append(incident)
     return [Month(month, by_month.get(month, [])) for month in (add_months(last_month, -n) for n in range(months))]
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from components.models import Component, ComponentGroup, ComponentStatus
-from components.selectors import SEVERITY, component_status_at, impact_from_statuses
+from components.selectors import component_status_at, components_on_page, impact_from_statuses
 from components.services import component_history_correct, component_set_status, validate_component_status
 from notifications.services import notification_record_incident_update, notification_record_postmortem
 from statuspage.errors import ServiceError
@@ -95,13 +95,8 @@ def _validate_metadata(metadata) -> dict:
 
 
 def _resolve_components(page: Page, refs: Iterable[Component | str], *, field: str) -> list[Component]:
-    refs = list(refs)
-    ids = [ref.pk if isinstance(ref, Component) else ref for ref in refs]
-    found = {c.pk: c for c in Component.objects.filter(page=page, pk__in=ids).select_related("group")}
-    for component_id in ids:
-        if component_id not in found:
-            raise ServiceError(f"No component {component_id!r} on this page.", field=field)
-    return [found[component_id] for component_id in dict.fromkeys(ids)]
+    """`components_on_page` for callers that hold components as well as ids."""
+    return components_on_page(page, [ref.pk if isinstance(ref, Component) else ref for ref in refs], field=field)
 
 
 def _resolve_component_statuses(page: Page, statuses: ComponentStatuses | None) -> list[tuple[Component, str]]:
@@ -124,7 +119,7 @@ def _recompute_impact(incident: Incident) -> None:
     statuses = incident.components.values_list("status", flat=True)
     current = impact_from_statuses(list(statuses))
     # Sticky: the impact is the worst the incident has been, not what it is now.
-    if SEVERITY[current] > SEVERITY[incident.computed_impact]:
+    if Impact(current).severity > Impact(incident.computed_impact).severity:
         incident.computed_impact = current
 
 

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime, timedelta
 
 from components.models import ComponentStatusChange
-from components.selectors import page_status
 from components.services import component_set_status
 from incidents.models import Incident
 from incidents.public_api import incidents_for_payload
@@ -71,7 +70,6 @@ def test_incident_webhook_has_the_official_shape(page):
     incident = incidents_for_payload(Incident.objects.filter(pk=incident.pk)).get()
     body = incident_webhook(
         incident=incident,
-        rollup=page_status(page),
         subscriber_token="j0vqr9kl3513",
         generated_at=GENERATED,
         base_url="http://status.example.com",
@@ -116,7 +114,6 @@ def test_component_update_webhook_has_the_official_shape_and_superset(page):
         change=change,
         old_status="major_outage",
         component=component,
-        rollup=page_status(page),
         subscriber_token="j0vqr9kl3513",
         generated_at=GENERATED,
         base_url="http://status.example.com",

@@ -1,11 +1,13 @@
-"""The page roll-up: exactly Statuspage's seven indicator/description pairs (reference §1.3)."""
+"""The components' roll-up: exactly Statuspage's seven indicator/description pairs (reference §1.3).
+
+The page roll-up, which incidents lift, is tested in tests/incidents/test_page_status.py.
+"""
 
 import pytest
 
-from components.selectors import components_rollup, impact_from_statuses, page_rollup
+from components.selectors import components_rollup, impact_from_statuses
 from incidents.services import incident_create
 from statuspage.errors import ServiceError
-from tests.factories import make_component, make_group
 
 OP, DEG, PART, MAJ, MAINT = "operational", "degraded_performance", "partial_outage", "major_outage", "under_maintenance"
 
@@ -55,31 +57,6 @@ def test_rollup_uses_exactly_seven_descriptions():
 
 
 @pytest.mark.parametrize(
-    ("impacts", "indicator", "description"),
-    [
-        (["none"], "none", "All Systems Operational"),
-        (["minor"], "minor", "Minor Service Outage"),
-        (["major", "minor"], "major", "Partial System Outage"),
-        (["critical"], "critical", "Major System Outage"),
-        (["maintenance"], "maintenance", "Service Under Maintenance"),
-    ],
-)
-def test_unresolved_incidents_lift_an_operational_page(impacts, indicator, description):
-    assert page_rollup([OP, OP], impacts).as_dict() == {"indicator": indicator, "description": description}
-
-
-def test_an_incident_below_the_components_rollup_does_not_lower_it():
-    assert page_rollup([MAJ], ["minor"]).as_dict() == {"indicator": "critical", "description": "Major System Outage"}
-
-
-def test_an_incident_with_impact_none_leaves_the_rollup_alone():
-    assert page_rollup([DEG], ["none"]).as_dict() == {
-        "indicator": "minor",
-        "description": "Partially Degraded Service",
-    }
-
-
-@pytest.mark.parametrize(
     ("statuses", "impact"),
     [
         ([MAJ, MAJ], "critical"),
@@ -94,23 +71,6 @@ def test_an_incident_with_impact_none_leaves_the_rollup_alone():
 )
 def test_incident_impact_from_affected_statuses(statuses, impact):
     assert impact_from_statuses(statuses) == impact
-
-
-def test_page_status_selector_ignores_groups_and_counts_unresolved_incidents(page):
-    from components.selectors import page_status
-
-    group = make_group(page, "Backend")
-    api = make_component(page, "API", group=group)
-    make_component(page, "Web")
-    assert page_status(page).as_dict() == {"indicator": "none", "description": "All Systems Operational"}
-    incident = incident_create(page=page, name="Slow", components={api.pk: DEG})
-    assert page_status(page).as_dict() == {"indicator": "minor", "description": "Partially Degraded Service"}
-    from incidents.services import incident_edit, incident_resolve
-
-    incident_edit(incident=incident, impact_override="critical")
-    assert page_status(page).as_dict() == {"indicator": "critical", "description": "Major System Outage"}
-    incident_resolve(incident=incident)
-    assert page_status(page).as_dict() == {"indicator": "none", "description": "All Systems Operational"}
 
 
 def test_unknown_component_status_is_refused(page, component):
