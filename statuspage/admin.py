@@ -4,11 +4,16 @@ A staff user belongs to pages through `PageMembership`; membership alone grants 
 so no Django permission needs to be assigned. Superusers see everything.
 """
 
+import functools
+
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IS_POPUP_VAR
-from django.contrib.admin.utils import get_fields_from_path, get_model_from_relation
+from django.contrib.admin.utils import get_fields_from_path, get_model_from_relation, unquote
+from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.utils.cache import patch_cache_control
 
 from .errors import ServiceError
 from .models import CSS_FIELDS, ApiKey, Page, PageMembership
@@ -156,10 +161,21 @@ class PageScopedAdminMixin:
             return user.is_active
         return user.is_active and user.is_staff and bool(page_ids_for(request))
 
+    # Why an action skipped rows, read after "N selected <objects> were skipped: ".
+    out_of_scope_reason = "only the objects of your own pages are yours to change"
+
+    def changeable(self, request, queryset):
+        """The rows of `queryset` the request's user may change.
+
+        The one rule: object permissions (`in_scope`) and every admin action (`scoped_action`) go through it,
+        so a list's checkboxes reach no further than an object's own delete or change view does.
+        """
+        return scope_queryset(request, queryset, self.page_field)
+
     def in_scope(self, request, obj) -> bool:
         if obj is None or request.user.is_superuser:
             return True
-        return self.get_queryset(request).filter(pk=obj.pk).exists()
+        return self.changeable(request, self.get_queryset(request).filter(pk=obj.pk)).exists()
 
     def has_module_permission(self, request):
         return self.is_member(request)
@@ -175,6 +191,12 @@ class PageScopedAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return self.is_member(request) and self.in_scope(request, obj)
+
+    def get_actions(self, request):
+        return {
+            key: (scoped_action(func), name, description)
+            for key, (func, name, description) in super().get_actions(request).items()
+        }
 
     def get_deleted_objects(self, objs, request):
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -195,11 +217,42 @@ class PageScopedAdminMixin:
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         with transaction.atomic(using=router.db_for_write(self.model)):
             response = super().changeform_view(request, object_id, form_url, extra_context)
-            if request.method == "POST" and response.status_code == 200 and IS_POPUP_VAR not in request.POST:
+            if request.method == "POST" and "adminform" in (getattr(response, "context_data", None) or {}):
                 # The form came back with errors: whatever validation wrote is undone, so a failed
                 # submission never leaves a partial write (e.g. a valid form next to an invalid inline).
+                # Other answers to a POST (a redirect, a popup's reply, a new API key's page) mean it was saved.
                 transaction.set_rollback(True)
         return response
+
+
+def scoped_action(func):
+    """An admin action that receives only the selected rows the user may change, and says what it skipped.
+
+    Django hands an action the selected rows of the changelist, which holds every object the user may see;
+    an object can be visible without being the user's to change (an API key that also reaches another page).
+    """
+    if getattr(func, "scoped_to_changeable", False):
+        return func
+
+    @functools.wraps(func)
+    def action(modeladmin, request, queryset):
+        changeable = modeladmin.changeable(request, queryset)
+        skipped = queryset.count() - changeable.count()
+        if skipped:
+            opts = modeladmin.opts
+            noun, verb = (opts.verbose_name, "was") if skipped == 1 else (opts.verbose_name_plural, "were")
+            modeladmin.message_user(
+                request,
+                f"{skipped} selected {noun} {verb} skipped: {modeladmin.out_of_scope_reason}.",
+                messages.WARNING,
+            )
+            if not changeable.exists():
+                return None  # Back to the list: there is nothing left to act on (or to confirm).
+        # delete_selected renders its confirmation from this queryset and posts back only these rows.
+        return func(modeladmin, request, changeable)
+
+    action.scoped_to_changeable = True
+    return action
 
 
 class ScopedInlineMixin:
@@ -330,6 +383,7 @@ class ApiKeyAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     list_display = ["__str__", "prefix", "created_at", "last_used_at", "revoked_at"]
     search_fields = ["name", "prefix"]
     filter_horizontal = ["pages"]
+    out_of_scope_reason = "a key that also reaches a page you are not a member of is not yours to change"
 
     def get_queryset(self, request):
         return super().get_queryset(request).distinct()
@@ -342,21 +396,65 @@ class ApiKeyAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return ["prefix", "created_at", "last_used_at"] if obj is not None else []
 
-    def in_scope(self, request, obj) -> bool:
+    def changeable(self, request, queryset):
         # A key that also reaches pages the user is not a member of is not theirs to change.
-        if obj is None or request.user.is_superuser:
-            return True
-        pages = set(obj.pages.values_list("pk", flat=True))
-        return bool(pages) and pages <= page_ids_for(request)
+        if request.user.is_superuser:
+            return queryset
+        links = ApiKey.pages.through.objects
+        own = page_ids_for(request)
+        return queryset.filter(pk__in=links.filter(page__in=own).values("apikey")).exclude(
+            pk__in=links.exclude(page__in=own).values("apikey")
+        )
 
     def save_model(self, request, obj, form, change):
         if not change:
             key = ApiKey.generate_key()
             obj.set_key(key)
-            super().save_model(request, obj, form, change)
-            messages.warning(
-                request,
-                f"The new API key is {key} — copy it now: it is stored hashed and will not be shown again.",
-            )
-            return
+            # Kept on this instance for `response_add` only: the key goes into the response page and nowhere
+            # else (a message would travel in the signed but readable `messages` cookie, or in the session).
+            obj.plain_key = key
         super().save_model(request, obj, form, change)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        key = getattr(obj, "plain_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "New API key",
+            "opts": self.opts,
+            "api_key": obj,
+            "key": key,
+            "pages": obj.pages.order_by("name"),
+        }
+        response = TemplateResponse(request, "admin/statuspage/apikey/created.html", context)
+        patch_cache_control(response, no_store=True, private=True)
+        return response
+
+
+def view_on_site_redirect(request, content_type_id: int, object_id: str):
+    """The admin's "View on site" shortcut (`admin:view_on_site`), limited to what the user may view.
+
+    Django's own shortcut redirects for any object with `get_absolute_url`, whichever page it belongs to, and
+    drops the `?page=` that opens an incident of a page without a host of its own. This one asks the model's
+    admin: an object it would not show is not found, and a callable `view_on_site` gives the link.
+    """
+    try:
+        model = ContentType.objects.get_for_id(content_type_id).model_class()
+    except ContentType.DoesNotExist:
+        raise Http404("No such content type.") from None
+    if model is None or not admin.site.is_registered(model):
+        raise Http404("No such object.")
+    model_admin = admin.site.get_model_admin(model)
+    obj = model_admin.get_object(request, unquote(object_id))
+    if obj is None or not model_admin.has_view_permission(request, obj):
+        raise Http404("No such object.")
+    if callable(model_admin.view_on_site):
+        url = model_admin.view_on_site(obj)
+    elif model_admin.view_on_site and hasattr(obj, "get_absolute_url"):
+        url = obj.get_absolute_url()
+    else:
+        url = None
+    if not url:
+        raise Http404("This object has no page on the site.")
+    return HttpResponseRedirect(url)

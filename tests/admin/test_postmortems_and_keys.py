@@ -1,6 +1,8 @@
 import re
 
 import pytest
+from django.contrib.messages.storage.cookie import CookieStorage
+from django.http import HttpRequest
 from django.urls import reverse
 
 from incidents.models import Postmortem
@@ -89,17 +91,31 @@ def test_incident_page_links_to_its_postmortem(staff_client, resolved):
     assert "Write postmortem" in content
 
 
+def _cookie_messages(response) -> list[str]:
+    """The messages the response stores in the (signed, not encrypted) `messages` cookie, decoded."""
+    morsel = response.cookies.get(CookieStorage.cookie_name)
+    if morsel is None or not morsel.value:
+        return []
+    return [str(message) for message in CookieStorage(HttpRequest())._decode(morsel.value) or []]
+
+
 def test_creating_an_api_key_shows_it_once_and_stores_only_its_hash(staff_client, page):
-    response = staff_client.post(
-        reverse("admin:statuspage_apikey_add"), {"name": "CI", "pages": [page.pk]}, follow=True
-    )
+    response = staff_client.post(reverse("admin:statuspage_apikey_add"), {"name": "CI", "pages": [page.pk]})
 
     key = ApiKey.objects.get()
-    assert response.redirect_chain == [(reverse("admin:statuspage_apikey_changelist"), 302)]
-    shown = [str(message) for message in response.context["messages"]]
-    plain = [match for message in shown for match in re.findall(r"\b[0-9a-f]{40}\b", message)]
+    # Nothing that reaches the browser's storage holds the key: not the messages cookie, not the session.
+    leaked = [word for text in _cookie_messages(response) for word in re.findall(r"\b[0-9a-f]{40}\b", text)]
+    assert leaked == []
+    session = staff_client.session
+    assert not any(key.prefix in str(session[name]) for name in session.keys())
+    # The page itself shows it, once, and asks not to be cached.
+    body = response.content.decode()
+    plain = re.findall(r"\b[0-9a-f]{40}\b", body)
+    assert response.status_code == 200
     assert len(plain) == 1
-    assert response.content.decode().count(plain[0]) == 1
+    assert body.count(plain[0]) == 1
+    assert "no-store" in response["Cache-Control"]
+    assert all(plain[0] not in morsel.value for morsel in response.cookies.values())
     assert (key.name, list(key.pages.all())) == ("CI", [page])
     assert key.key_hash == hash_api_key(plain[0])
     assert key.prefix == plain[0][:8]
@@ -108,6 +124,8 @@ def test_creating_an_api_key_shows_it_once_and_stores_only_its_hash(staff_client
     again = staff_client.get(reverse("admin:statuspage_apikey_change", args=[key.pk])).content.decode()
     assert plain[0] not in again
     assert key.prefix in again
+    listed = staff_client.get(reverse("admin:statuspage_apikey_changelist")).content.decode()
+    assert plain[0] not in listed
 
 
 def test_an_api_key_cannot_reach_another_page(staff_client, page, other_page):
