@@ -18,7 +18,7 @@ from django.utils.cache import patch_cache_control
 from .errors import ServiceError
 from .models import CSS_FIELDS, ApiKey, Page, PageMembership
 from .selectors import pages_for_user
-from .services import PAGE_WRITABLE, page_create, page_update
+from .services import PAGE_WRITABLE, api_key_create, page_create, page_update
 
 admin.site.site_header = "Statuspage administration"
 admin.site.site_title = "Statuspage admin"
@@ -368,10 +368,30 @@ class PageMembershipAdmin(admin.ModelAdmin):
         return request.user.is_active and request.user.is_superuser
 
 
-class ApiKeyForm(forms.ModelForm):
+class ApiKeyForm(ServiceModelForm):
+    """A new key is made by `api_key_create`; an existing key's name, pages and revocation are plain edits."""
+
     class Meta:
         model = ApiKey
         fields = ["name", "pages", "revoked_at"]
+
+    def _post_clean(self):
+        if self.instance._state.adding:
+            super()._post_clean()
+        else:
+            forms.ModelForm._post_clean(self)
+
+    def save_via_service(self):
+        api_key, plain = api_key_create(pages=self.cleaned_data["pages"], name=self.cleaned_data.get("name", ""))
+        # Kept on this instance for `ApiKeyAdmin.response_add` only: the key goes into the response page and
+        # nowhere else (a message would travel in the signed but readable `messages` cookie, or the session).
+        api_key.plain_key = plain
+        return api_key
+
+    def save(self, commit=True):
+        if not self.instance._state.adding and getattr(self.instance, "plain_key", None) is None:
+            return forms.ModelForm.save(self, commit)
+        return super().save(commit)
 
 
 @admin.register(ApiKey)
@@ -407,13 +427,14 @@ class ApiKeyAdmin(PageScopedAdminMixin, admin.ModelAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        if not change:
-            key = ApiKey.generate_key()
-            obj.set_key(key)
-            # Kept on this instance for `response_add` only: the key goes into the response page and nowhere
-            # else (a message would travel in the signed but readable `messages` cookie, or in the session).
-            obj.plain_key = key
-        super().save_model(request, obj, form, change)
+        if change:
+            # Edits of an existing key (name, pages, revocation) are plain model saves.
+            obj.save()
+        # A new key was written by `api_key_create` while the form was validated.
+
+    def save_related(self, request, form, formsets, change):
+        if change:
+            super().save_related(request, form, formsets, change)
 
     def response_add(self, request, obj, post_url_continue=None):
         key = getattr(obj, "plain_key", None)

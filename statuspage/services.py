@@ -1,6 +1,7 @@
 """Writes to pages."""
 
 import re
+from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -8,7 +9,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .errors import ServiceError
-from .models import CSS_FIELDS, SUBDOMAIN_REGEX, Page, custom_domain_problem, validate_time_zone
+from .models import CSS_FIELDS, SUBDOMAIN_REGEX, ApiKey, Page, custom_domain_problem, validate_time_zone
 
 PAGE_TEXT_FIELDS = {
     "name": 255,
@@ -103,3 +104,21 @@ def page_create(*, name: str, subdomain: str, **fields) -> Page:
     except IntegrityError:
         raise ServiceError("That subdomain is taken by another page.", field="subdomain") from None
     return page_update(page=page, name=name, **fields)
+
+
+@transaction.atomic
+def api_key_create(*, pages: Iterable[Page], name: str = "") -> tuple[ApiKey, str]:
+    """A management API key for these pages. Returns the key and its plain text, which exists only here:
+    only its hash is stored, so the caller shows it once (the command prints it, the admin renders it)."""
+    pages = list(pages)
+    if not pages:
+        raise ServiceError("A key needs at least one page.", field="pages")
+    name = (name or "").strip()
+    if len(name) > ApiKey._meta.get_field("name").max_length:
+        raise ServiceError("The name is too long.", field="name")
+    plain = ApiKey.generate_key()
+    api_key = ApiKey(name=name)
+    api_key.set_key(plain)
+    api_key.save()
+    api_key.pages.set(pages)
+    return api_key, plain

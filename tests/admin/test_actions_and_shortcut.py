@@ -11,6 +11,7 @@ from incidents.models import Incident
 from incidents.services import incident_create
 from statuspage.admin import PageScopedAdminMixin
 from statuspage.models import ApiKey, PageMembership
+from statuspage.services import api_key_create
 
 SKIPPED_KEY = (
     "warning",
@@ -19,10 +20,7 @@ SKIPPED_KEY = (
 
 
 def _key(*pages, name="Key") -> ApiKey:
-    key = ApiKey(name=name)
-    key.set_key(ApiKey.generate_key())
-    key.save()
-    key.pages.add(*pages)
+    key, _ = api_key_create(pages=pages, name=name)
     return key
 
 

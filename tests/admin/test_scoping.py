@@ -8,7 +8,8 @@ from components.models import Component, ComponentGroup
 from incidents.models import Incident, IncidentTemplate, Postmortem
 from incidents.services import incident_create, incident_resolve, postmortem_save_draft
 from notifications.models import Subscriber
-from statuspage.models import ApiKey, Page
+from statuspage.models import Page
+from statuspage.services import api_key_create
 from tests.factories import make_component, make_group
 
 
@@ -233,10 +234,7 @@ def test_autocomplete_and_raw_id_lookups_are_scoped(staff_client, page, other_in
 
 def test_templates_and_api_keys_of_another_page_are_out_of_reach(staff_client, other_page):
     template = IncidentTemplate.objects.create(page=other_page, name="T", title="T", body="b")
-    key = ApiKey(name="Globex key")
-    key.set_key(ApiKey.generate_key())
-    key.save()
-    key.pages.add(other_page)
+    key, _ = api_key_create(pages=[other_page], name="Globex key")
 
     assert staff_client.get(reverse("admin:incidents_incidenttemplate_change", args=[template.pk])).status_code == 302
     assert staff_client.get(reverse("admin:statuspage_apikey_change", args=[key.pk])).status_code == 302

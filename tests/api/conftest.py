@@ -2,16 +2,12 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from statuspage.models import ApiKey
+from statuspage.services import api_key_create
 from tests.factories import make_page
 
 
 def make_key(*pages) -> str:
-    key = ApiKey.generate_key()
-    api_key = ApiKey(name="test")
-    api_key.set_key(key)
-    api_key.save()
-    api_key.pages.add(*pages)
+    _, key = api_key_create(pages=pages, name="test")
     return key
 
 

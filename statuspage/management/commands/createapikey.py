@@ -5,10 +5,11 @@ only its hash is stored.
 """
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 from django.db.models import Q
 
-from statuspage.models import ApiKey, Page
+from statuspage.errors import ServiceError
+from statuspage.models import Page
+from statuspage.services import api_key_create
 
 
 class Command(BaseCommand):
@@ -24,12 +25,10 @@ class Command(BaseCommand):
         if found is None:
             raise CommandError(f"No page with subdomain or id {page!r}. Pages: {_page_list()}")
 
-        key = ApiKey.generate_key()
-        with transaction.atomic():
-            api_key = ApiKey(name=name.strip())
-            api_key.set_key(key)
-            api_key.save()
-            api_key.pages.add(found)
+        try:
+            api_key, key = api_key_create(pages=[found], name=name)
+        except ServiceError as error:
+            raise CommandError(error.message) from None
 
         self.stdout.write(
             f"Created API key {api_key.name or '(unnamed)'} ({api_key.prefix}…) for page "
