@@ -9,12 +9,12 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from incidents.models import Incident
-from incidents.payloads import component_v1
 from statuspage.api import V1View, as_bool, as_date, as_id_list, as_int, as_str, unwrap
 from statuspage.errors import ServiceError
 from statuspage.formats import iso_s
 
 from .models import Component, ComponentGroup, ComponentStatus
+from .payloads import component_v1
 from .selectors import Outage, component_outage, components_on_page
 from .services import (
     component_create,

@@ -21,6 +21,7 @@ from rest_framework import status as http
 from rest_framework.response import Response
 
 from components.models import Component
+from components.payloads import component_v1
 from statuspage.api import V1View, as_bool, as_datetime, as_id_list, as_int, as_str, unwrap, v1_route
 from statuspage.errors import ServiceError
 from statuspage.formats import iso_s
@@ -35,7 +36,7 @@ from .models import (
     IncidentUpdate,
     Postmortem,
 )
-from .payloads import component_v1, incident_update_v1, incident_v1
+from .payloads import incident_update_v1, incident_v1
 from .public_api import incidents_for_payload
 from .services import (
     MAX_BODY,

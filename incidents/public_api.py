@@ -10,10 +10,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModif
 from django.views.decorators.csrf import csrf_exempt
 
 from components.models import Component, ComponentGroup
+from components.payloads import components_v2
+from statuspage.payloads import page_v2
 from statuspage.selectors import page_for_request
 
 from .models import AffectedComponent, Incident, IncidentQuerySet, IncidentUpdate
-from .payloads import components_v2, incident_v2, page_v2
+from .payloads import incident_v2
 from .selectors import page_rollup, page_status
 
 RECENT_LIMIT = 50

@@ -7,8 +7,9 @@ delivery worker sends what they return.
 from datetime import datetime
 
 from components.models import Component, ComponentStatusChange
+from components.payloads import component_v2
 from incidents.models import Incident
-from incidents.payloads import component_v2, incident_v1
+from incidents.payloads import incident_v1
 from incidents.selectors import page_status
 from statuspage.formats import iso_ms, iso_s
 from statuspage.ids import number_to_public_id
