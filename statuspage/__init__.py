@@ -1,3 +1,1 @@
-from .celery import app as celery_app
-
-__all__ = ("celery_app",)
+"""The core: pages (the tenants), API keys, and the API framework every app builds on."""

@@ -13,7 +13,7 @@ def documented_names() -> set[str]:
 
 
 def names_read_by_settings() -> set[str]:
-    source = (ROOT / "statuspage" / "settings.py").read_text()
+    source = (ROOT / "config" / "settings.py").read_text()
     return set(
         re.findall(r"""\benv_\w+\(\s*["']([A-Z][A-Z0-9_]*)["']""", source)
         + re.findall(r"""os\.environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']""", source)

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi import checks
 
 from components.services import component_create
 from incidents.services import incident_create
-from statuspage.wsgi import application
+from config.wsgi import application
 from tests.api.conftest import make_key
 from tests.factories import make_page
 

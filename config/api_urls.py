@@ -6,9 +6,8 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from components import api as components_api
 from incidents import api as incidents_api
 from notifications import api as notifications_api
-
-from . import page_api
-from .api import not_found, v1_route
+from statuspage import page_api
+from statuspage.api import not_found, v1_route
 
 urlpatterns = [
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="v1-openapi"),

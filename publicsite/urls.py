@@ -2,10 +2,9 @@
 
 from django.urls import path, re_path
 
+from incidents import feeds, public_api, views
 from notifications import public_api as subscriber_api
 from notifications import views as subscription_views
-
-from . import feeds, public_api, views
 
 # `.json` is how Statuspage names v2 endpoints; the bare path is accepted too.
 api_v2 = [
