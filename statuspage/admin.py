@@ -5,6 +5,7 @@ so no Django permission needs to be assigned. Superusers see everything.
 """
 
 import functools
+from typing import TYPE_CHECKING
 
 from django import forms
 from django.contrib import admin, messages
@@ -98,8 +99,8 @@ class ServiceModelForm(forms.ModelForm):
         raise NotImplementedError
 
     def _post_clean(self):
-        super()._post_clean()
-        if self._errors:
+        super()._post_clean()  # type: ignore[misc]  # a private hook of ModelForm, absent from the stubs
+        if self.errors:
             return
         try:
             self.instance = self.save_via_service()
@@ -107,11 +108,18 @@ class ServiceModelForm(forms.ModelForm):
             add_service_error(self, error, self.service_field_aliases)
 
     def save(self, commit=True):
-        self.save_m2m = lambda: None
+        self.save_m2m = lambda: None  # type: ignore[method-assign]
         return self.instance
 
 
-class PageScopedAdminMixin:
+if TYPE_CHECKING:
+    # The mixins below are only ever mixed into a ModelAdmin (or an inline): type-check them as one.
+    _AdminBase = admin.ModelAdmin
+else:
+    _AdminBase = object
+
+
+class PageScopedAdminMixin(_AdminBase):
     """Scope a ModelAdmin to the pages of the request's user.
 
     `page_field` is the lookup from the model to its page ("page", "incident__page", ...). Querysets,
@@ -193,10 +201,12 @@ class PageScopedAdminMixin:
         return self.is_member(request) and self.in_scope(request, obj)
 
     def get_actions(self, request):
-        return {
-            key: (scoped_action(func), name, description)
-            for key, (func, name, description) in super().get_actions(request).items()
-        }
+        actions = {}
+        for key, action in super().get_actions(request).items():
+            if action is not None:
+                func, name, description = action
+                actions[key] = (scoped_action(func), name, description)
+        return actions
 
     def get_deleted_objects(self, objs, request):
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
@@ -251,7 +261,7 @@ def scoped_action(func):
         # delete_selected renders its confirmation from this queryset and posts back only these rows.
         return func(modeladmin, request, changeable)
 
-    action.scoped_to_changeable = True
+    action.scoped_to_changeable = True  # type: ignore[attr-defined]
     return action
 
 
@@ -291,7 +301,7 @@ class PageForm(ServiceModelForm):
     def _get_validation_exclusions(self):
         # `page_update` checks these and names the field at fault; the model's check constraints and unique
         # check would report the same mistakes as a nameless "constraint violated" before the service runs.
-        return super()._get_validation_exclusions() | {"subdomain", *CSS_FIELDS}
+        return super()._get_validation_exclusions() | {"subdomain", *CSS_FIELDS}  # type: ignore[misc]
 
     def save_via_service(self):
         data = self.cleaned_data
@@ -379,13 +389,13 @@ class ApiKeyForm(ServiceModelForm):
         if self.instance._state.adding:
             super()._post_clean()
         else:
-            forms.ModelForm._post_clean(self)
+            forms.ModelForm._post_clean(self)  # type: ignore[attr-defined]
 
     def save_via_service(self):
         api_key, plain = api_key_create(pages=self.cleaned_data["pages"], name=self.cleaned_data.get("name", ""))
         # Kept on this instance for `ApiKeyAdmin.response_add` only: the key goes into the response page and
         # nowhere else (a message would travel in the signed but readable `messages` cookie, or the session).
-        api_key.plain_key = plain
+        api_key.plain_key = plain  # type: ignore[attr-defined]
         return api_key
 
     def save(self, commit=True):

@@ -1,5 +1,7 @@
 """Statuspage's JSON objects of a page, v2 and v1 (reference §1.3, §2.3). Key order follows real payloads."""
 
+from typing import Any
+
 from .formats import iso_ms, iso_s
 from .models import CSS_FIELDS, Page
 
@@ -19,7 +21,7 @@ def _logo(url: str) -> dict:
 
 
 def page_v1(page: Page) -> dict:
-    body = {
+    body: dict[str, Any] = {
         "id": page.pk,
         "created_at": iso_s(page.created_at),
         "updated_at": iso_s(page.updated_at),

@@ -114,7 +114,7 @@ def api_key_create(*, pages: Iterable[Page], name: str = "") -> tuple[ApiKey, st
     if not pages:
         raise ServiceError("A key needs at least one page.", field="pages")
     name = (name or "").strip()
-    if len(name) > ApiKey._meta.get_field("name").max_length:
+    if len(name) > (ApiKey._meta.get_field("name").max_length or 0):
         raise ServiceError("The name is too long.", field="name")
     plain = ApiKey.generate_key()
     api_key = ApiKey(name=name)
