@@ -4,35 +4,22 @@ from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils import timezone
 
 from statuspage.admin import PageScopedAdminMixin, ReadOnlyAdminMixin, ServiceModelForm
 from statuspage.errors import ServiceError
 
-from .models import Delivery, Notification, Subscriber, SubscriberMode, SubscriberState
+from .models import Delivery, Notification, Subscriber, SubscriberState
+from .selectors import LIVE_STATES, staff_moves
 from .services import (
+    ADDRESS_FIELD,
     CREATABLE_MODES,
-    LIVE_STATES,
     subscriber_create,
-    subscriber_reactivate,
-    subscriber_set_components,
     subscriber_unsubscribe,
+    subscriber_update,
     subscribers_reactivate,
     subscribers_resend_confirmation,
     subscribers_unsubscribe,
 )
-
-# The field a subscription's address is typed in, per mode.
-ADDRESS_FIELD = {SubscriberMode.EMAIL: "email", SubscriberMode.WEBHOOK: "endpoint", SubscriberMode.SMS: "phone_number"}
-
-# What a staff member may move a subscriber to from each state, and the service that does it. Others are not
-# staff decisions: an address confirms through its link, and the delivery worker quarantines on bounces.
-STATE_TARGETS = {
-    SubscriberState.UNCONFIRMED: (SubscriberState.UNSUBSCRIBED,),
-    SubscriberState.ACTIVE: (SubscriberState.UNSUBSCRIBED,),
-    SubscriberState.QUARANTINED: (SubscriberState.ACTIVE, SubscriberState.UNSUBSCRIBED),
-    SubscriberState.UNSUBSCRIBED: (SubscriberState.ACTIVE,),
-}
 
 IDENTITY_FIELDS = ["page", "mode", "email", "endpoint", "phone_number", "phone_country", "incident"]
 RECORD_FIELDS = ["confirmed_at", "quarantined_at", "purge_at", "unsubscribed_at", "created_at"]
@@ -74,10 +61,8 @@ class SubscriberAddForm(ServiceModelForm):
 
     def save_via_service(self):
         data = self.cleaned_data
-        components = list(data.get("components") or ())
-        started = timezone.now()
         with transaction.atomic():
-            subscriber = subscriber_create(
+            subscriber, created = subscriber_create(
                 page=data["page"],
                 mode=data["mode"],
                 email=data.get("email") or "",
@@ -85,10 +70,10 @@ class SubscriberAddForm(ServiceModelForm):
                 phone_number=data.get("phone_number") or "",
                 phone_country=data.get("phone_country") or "",
                 incident=data.get("incident"),
-                component_ids=[c.pk for c in components] or None,
+                component_ids=[c.pk for c in data.get("components") or ()] or None,
                 skip_confirmation_notification=data.get("skip_confirmation_notification", False),
             )
-            if subscriber.created_at < started:
+            if not created:
                 # The service hands back the address's live subscription (lifting a quarantine) rather than
                 # make a second one; here that would read as "added". Raising undoes any such change.
                 raise ServiceError(
@@ -112,7 +97,7 @@ class SubscriberChangeForm(ServiceModelForm):
         super().__init__(*args, **kwargs)
         state = self.instance.state
         if "state" in self.fields:
-            allowed = {state, *STATE_TARGETS.get(state, ())}
+            allowed = {state, *staff_moves(state)}
             self.fields["state"].choices = [c for c in SubscriberState.choices if c[0] in allowed]
             self.fields["state"].help_text = (
                 "Unsubscribed: no more notifications. Active: reactivated (an email address that never confirmed "
@@ -123,22 +108,12 @@ class SubscriberChangeForm(ServiceModelForm):
 
     def save_via_service(self):
         data = self.cleaned_data
-        with transaction.atomic():
-            # The form has already copied the new state onto `self.instance`; the services need the stored one.
-            subscriber = Subscriber.objects.select_for_update().select_related("page").get(pk=self.instance.pk)
-            if "components" in self.changed_data:
-                subscriber = subscriber_set_components(
-                    subscriber=subscriber, component_ids=[c.pk for c in data["components"]]
-                )
-            target = data.get("state", subscriber.state)
-            if target != subscriber.state:
-                if target == SubscriberState.UNSUBSCRIBED:
-                    subscriber = subscriber_unsubscribe(subscriber=subscriber)
-                elif target == SubscriberState.ACTIVE:
-                    subscriber = subscriber_reactivate(subscriber=subscriber)
-                else:  # The choices offer no other move; a stale form might.
-                    raise ServiceError(f"A subscriber cannot be moved to {target} here.", field="state")
-        return subscriber
+        # The form has already copied the new state onto `self.instance`; the service reads the stored row.
+        return subscriber_update(
+            subscriber=self.instance,
+            state=data.get("state", self.instance.state),
+            component_ids=[c.pk for c in data.get("components") or ()],
+        )
 
 
 def _bulk_action(modeladmin, request, queryset, service, done: str) -> None:

@@ -20,8 +20,9 @@ from statuspage.errors import ServiceError
 from statuspage.formats import iso_ms
 
 from .models import Subscriber, SubscriberMode, SubscriberState
+from .selectors import AWAITING_CONFIRMATION, LIVE_STATES
 from .services import (
-    LIVE_STATES,
+    ADDRESS_ARGUMENTS,
     subscriber_create,
     subscriber_resend_confirmation,
     subscriber_set_components,
@@ -34,7 +35,7 @@ from .services import (
 MAX_LIMIT = 100
 BULK_LIMIT = 100
 COUNT_MODES = ("email", "sms", "webhook", "integration_partner", "slack")
-STATE_FILTERS = ("active", "unconfirmed", "quarantined", "all")
+STATE_FILTERS = (*LIVE_STATES, "all")
 SORT_FIELDS = ("primary", "created_at", "quarantined_at", "relevance")
 
 
@@ -94,7 +95,7 @@ def _create_fields(data) -> dict:
     """Service arguments from a `subscriber` object (or a flat body)."""
     subscriber = unwrap(data, "subscriber")
     fields: dict = {}
-    for name in ("email", "endpoint", "phone_number", "phone_country"):
+    for name in ADDRESS_ARGUMENTS:
         if subscriber.get(name) not in (None, ""):
             fields[name] = as_str(subscriber[name], field=name, max_length=2000)
     if subscriber.get("mode") not in (None, ""):
@@ -197,7 +198,7 @@ class SubscriberList(SubscriberView):
 
     def post(self, request, page_id):
         page = self.get_page()
-        subscriber = subscriber_create(page=page, **_create_fields(request.data))
+        subscriber, _ = subscriber_create(page=page, **_create_fields(request.data))
         return self.respond(subscriber, status.HTTP_201_CREATED)
 
 
@@ -224,7 +225,7 @@ class SubscriberHistogram(SubscriberView):
         counts = {(row["mode"], row["state"]): row["n"] for row in rows}
         body = {}
         for mode in COUNT_MODES:
-            by_state = {state: counts.get((mode, state), 0) for state in ("active", "unconfirmed", "quarantined")}
+            by_state: dict[str, int] = {state: counts.get((mode, state), 0) for state in LIVE_STATES}
             body[mode] = {**by_state, "total": sum(by_state.values())}
         return Response(body)
 
@@ -286,8 +287,8 @@ class SubscriberBulkReactivate(BulkView):
 
 class SubscriberBulkResendConfirmation(BulkView):
     def post(self, request, page_id):
-        unconfirmed = Subscriber.objects.filter(mode=SubscriberMode.EMAIL, state=SubscriberState.UNCONFIRMED)
-        selected = self.selection(all_of=unconfirmed).select_related("page").order_by("pk")
+        selected = self.selection(all_of=Subscriber.objects.filter(AWAITING_CONFIRMATION))
+        selected = selected.select_related("page").order_by("pk")
         return self.accepted(subscribers_resend_confirmation(subscribers=selected))
 
 
@@ -345,7 +346,7 @@ class IncidentSubscriberList(IncidentSubscriberView):
 
     def post(self, request, page_id, incident_id):
         incident = self.get_incident()
-        subscriber = subscriber_create(page=incident.page, incident=incident, **_create_fields(request.data))
+        subscriber, _ = subscriber_create(page=incident.page, incident=incident, **_create_fields(request.data))
         return self.respond(subscriber, status.HTTP_201_CREATED)
 
 

@@ -15,6 +15,7 @@ from django.template.loader import render_to_string
 from statuspage.models import Page
 
 from .models import Subscriber, SubscriberMode, SubscriberState
+from .selectors import AWAITING_CONFIRMATION, CONFIRMED_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -103,10 +104,8 @@ def _send(messages: list[EmailMultiAlternatives], what: str) -> int:
 def send_confirmations(subscriber_ids: Iterable[str]) -> int:
     """Confirmation emails to those of these subscribers still waiting for one."""
     # A webhook made anonymously is confirmed through its contact address.
-    subscribers = (
-        Subscriber.objects.filter(pk__in=list(subscriber_ids), state=SubscriberState.UNCONFIRMED)
-        .exclude(email="")
-        .select_related("page", "incident")
+    subscribers = Subscriber.objects.filter(AWAITING_CONFIRMATION, pk__in=list(subscriber_ids)).select_related(
+        "page", "incident"
     )
     return _send([confirmation_message(s) for s in subscribers], "confirmation")
 
@@ -114,10 +113,7 @@ def send_confirmations(subscriber_ids: Iterable[str]) -> int:
 def send_manage_links(subscriber_ids: Iterable[str]) -> int:
     """Manage-link emails to those of these subscribers that are still live and confirmed."""
     subscribers = (
-        Subscriber.objects.filter(
-            pk__in=list(subscriber_ids),
-            state__in=(SubscriberState.ACTIVE, SubscriberState.QUARANTINED),
-        )
+        Subscriber.objects.filter(pk__in=list(subscriber_ids), state__in=CONFIRMED_STATES)
         .exclude(email="")
         .select_related("page", "incident")
     )

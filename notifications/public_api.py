@@ -113,7 +113,7 @@ def subscribers(request: HttpRequest) -> HttpResponse:
     page = page_for_request(request)
     fields = unwrap(read_body(request), "subscriber")
     arguments: dict = {}
-    for name in ("email", "endpoint", "phone_number", "phone_country"):
+    for name in services.ADDRESS_ARGUMENTS:
         if fields.get(name) not in (None, ""):
             arguments[name] = as_str(fields[name], field=name, max_length=2000)
     if not any(arguments.get(name) for name in ("email", "endpoint", "phone_number")):

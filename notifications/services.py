@@ -3,7 +3,9 @@
 Fan-out into `Delivery` rows and sending are the workers' job; they find every row whose
 `fanned_out_at` is null, so a broker that loses or never got the message loses nothing.
 
-Below the outbox: subscriber writes (subscribe, confirm, unsubscribe, reactivate, resend, components).
+Below the outbox: subscriber writes (subscribe, confirm, unsubscribe, reactivate, resend, components, and
+staff's edit of state and components). Which states are live, confirmed, reactivatable or awaiting a
+confirmation is defined once, in `selectors`.
 """
 
 import functools
@@ -19,6 +21,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from components.models import Component
+from components.selectors import components_on_page
 from incidents.models import Incident
 from statuspage import ratelimit
 from statuspage.errors import Conflict, NotFound, ServiceError
@@ -26,6 +29,7 @@ from statuspage.models import Page
 
 from . import emails
 from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberStandIn, SubscriberState
+from .selectors import CONFIRMED_STATES, LIVE_STATES, REACTIVATABLE_STATES, awaits_confirmation, staff_moves
 
 
 def notification_record_incident_update(*, update) -> Notification:
@@ -56,9 +60,16 @@ def notification_record_component_change(*, change) -> Notification:
 # Double opt-in (reference §3.1): a new email subscriber is `unconfirmed` until the link of its confirmation
 # email is followed. Every email is sent after commit, so a rolled-back request sends nothing.
 
-LIVE_STATES = (SubscriberState.UNCONFIRMED, SubscriberState.ACTIVE, SubscriberState.QUARANTINED)
 # Modes the API can create; Slack, Teams and integration partners are connected by their own apps.
 CREATABLE_MODES = (SubscriberMode.EMAIL, SubscriberMode.WEBHOOK, SubscriberMode.SMS)
+# The field that holds a subscription's address, per mode: errors about the address name it.
+ADDRESS_FIELD: dict[str, str] = {
+    SubscriberMode.EMAIL: "email",
+    SubscriberMode.WEBHOOK: "endpoint",
+    SubscriberMode.SMS: "phone_number",
+}
+# What a caller may send to describe an address (the API bodies and the admin form).
+ADDRESS_ARGUMENTS = ("email", "endpoint", "phone_number", "phone_country")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{3,30}$")
 _webhook_url = URLValidator(schemes=["http", "https"])
 
@@ -99,15 +110,6 @@ def _validate_phone(phone_number: str, phone_country: str) -> tuple[str, str]:
     if not re.fullmatch(r"[A-Z]{2}", phone_country):
         raise ServiceError("phone_country must be a two-letter country code, e.g. US.", field="phone_country")
     return phone_number, phone_country
-
-
-def _resolve_components(page: Page, component_ids: Iterable[str], *, field: str = "component_ids") -> list[Component]:
-    ids = list(dict.fromkeys(component_ids))
-    found = {c.pk: c for c in Component.objects.filter(page=page, pk__in=ids)}
-    missing = [i for i in ids if i not in found]
-    if missing:
-        raise ServiceError(f"No component {missing[0]!r} on this page.", field=field)
-    return [found[i] for i in ids]
 
 
 def _schedule(send, subscriber_ids: list[str]) -> None:
@@ -204,7 +206,7 @@ def _scope(*, page: Page, incident: Incident | None, component_ids: Iterable[str
     component_ids = list(component_ids)
     if not component_ids:
         raise ServiceError("Name at least one component, or leave component_ids out for all.", field="component_ids")
-    return _resolve_components(page, component_ids)
+    return components_on_page(page, component_ids)
 
 
 def _insert(
@@ -271,12 +273,13 @@ def subscriber_create(
     incident: Incident | None = None,
     component_ids: Iterable[str] | None = None,
     skip_confirmation_notification: bool = False,
-) -> Subscriber:
+) -> tuple[Subscriber, bool]:
     """Staff subscribe an address to the page (`component_ids` None: every component) or to one incident.
 
-    An address that already has a live subscription gets that subscription back, unchanged (a quarantined one
-    is reactivated: re-subscribing is how Statuspage lifts a quarantine). Anonymous callers go through
-    `subscriber_request` instead, which reveals nothing about existing subscriptions.
+    Returns (subscriber, created). An address that already has a live subscription gets that subscription
+    back with created False, unchanged, except that a quarantined one is reactivated (re-subscribing is how
+    Statuspage lifts a quarantine). Anonymous callers go through `subscriber_request` instead, which reveals
+    nothing about existing subscriptions.
     """
     address = subscriber_address(
         page=page, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number, phone_country=phone_country
@@ -293,11 +296,11 @@ def subscriber_create(
     )
     if not created:
         if subscriber.state == SubscriberState.QUARANTINED:
-            return subscriber_reactivate(subscriber=subscriber)
-        return subscriber
-    if subscriber.state == SubscriberState.UNCONFIRMED:
+            subscriber = subscriber_reactivate(subscriber=subscriber)
+        return subscriber, False
+    if awaits_confirmation(subscriber):
         _schedule(emails.send_confirmations, [subscriber.pk])
-    return subscriber
+    return subscriber, True
 
 
 # --- Anonymous subscription requests ----------------------------------------------------------------------
@@ -324,9 +327,9 @@ def _send_owner_link(subscriber: Subscriber) -> None:
     otherwise the link to manage it. Within the address's email window, at most one."""
     if not subscriber.email or not _mail_window_open(subscriber.email):
         return
-    if subscriber.state == SubscriberState.UNCONFIRMED:
+    if awaits_confirmation(subscriber):
         _schedule(emails.send_confirmations, [subscriber.pk])
-    elif subscriber.state in (SubscriberState.ACTIVE, SubscriberState.QUARANTINED):
+    elif subscriber.state in CONFIRMED_STATES:
         _schedule(emails.send_manage_links, [subscriber.pk])
 
 
@@ -455,6 +458,23 @@ def subscribers_unsubscribe(
     return count
 
 
+def _locked(subscribers: Iterable[Subscriber] | QuerySet[Subscriber]) -> list[Subscriber]:
+    """These subscribers' rows read again and locked, with their page, in primary-key order in one statement:
+    two writers locking overlapping sets wait for each other instead of deadlocking, and what is decided
+    from a row (its state) cannot change under the writer. The page row itself is not locked."""
+    pks = subscribers.values("pk") if isinstance(subscribers, QuerySet) else [s.pk for s in subscribers]
+    return list(
+        Subscriber.objects.select_for_update(of=("self",)).select_related("page").filter(pk__in=pks).order_by("pk")
+    )
+
+
+def _lock(subscriber: Subscriber) -> Subscriber:
+    rows = _locked([subscriber])
+    if not rows:
+        raise NotFound("No such subscriber.", field="subscriber")
+    return rows[0]
+
+
 def _reactivated_state(subscriber: Subscriber) -> str:
     # An email address that never confirmed goes back to waiting for its confirmation, not straight to active.
     if subscriber.mode == SubscriberMode.EMAIL and subscriber.confirmed_at is None:
@@ -462,11 +482,10 @@ def _reactivated_state(subscriber: Subscriber) -> str:
     return SubscriberState.ACTIVE
 
 
-@transaction.atomic
-def subscriber_reactivate(*, subscriber: Subscriber) -> Subscriber:
-    """Quarantined or unsubscribed → active (clearing the quarantine and purge dates). Others are unchanged."""
-    if subscriber.state not in (SubscriberState.QUARANTINED, SubscriberState.UNSUBSCRIBED):
-        return subscriber
+def _reactivate(subscriber: Subscriber) -> bool:
+    """Reactivate a locked row if its state allows; True if it did."""
+    if subscriber.state not in REACTIVATABLE_STATES:
+        return False
     subscriber.state = _reactivated_state(subscriber)
     subscriber.quarantined_at = subscriber.purge_at = subscriber.unsubscribed_at = None
     subscriber.updated_at = timezone.now()
@@ -478,22 +497,27 @@ def subscriber_reactivate(*, subscriber: Subscriber) -> Subscriber:
         raise ServiceError(
             f"{subscriber} has subscribed again since; that newer subscription is the live one.", field="subscribers"
         ) from None
+    return True
+
+
+@transaction.atomic
+def subscriber_reactivate(*, subscriber: Subscriber) -> Subscriber:
+    """Quarantined or unsubscribed → active (clearing the quarantine and purge dates). Others are unchanged.
+
+    Returns the subscriber as stored now (read again under a lock)."""
+    subscriber = _lock(subscriber)
+    _reactivate(subscriber)
     return subscriber
 
 
 @transaction.atomic
-def subscribers_reactivate(*, subscribers: Iterable[Subscriber]) -> int:
-    """Reactivate several; all or none (a conflict rolls every one back)."""
-    count = 0
-    for subscriber in subscribers:
-        if subscriber.state in (SubscriberState.QUARANTINED, SubscriberState.UNSUBSCRIBED):
-            subscriber_reactivate(subscriber=subscriber)
-            count += 1
-    return count
+def subscribers_reactivate(*, subscribers: Iterable[Subscriber] | QuerySet[Subscriber]) -> int:
+    """Reactivate several; all or none (a conflict rolls every one back). Returns how many were reactivated."""
+    return sum(_reactivate(subscriber) for subscriber in _locked(subscribers))
 
 
 def _check_resendable(subscriber: Subscriber, *, field: str) -> None:
-    if subscriber.mode != SubscriberMode.EMAIL or subscriber.state != SubscriberState.UNCONFIRMED:
+    if not awaits_confirmation(subscriber):
         raise ServiceError(
             f"Subscriber {subscriber.pk} is not an unconfirmed email subscriber; it needs no confirmation.",
             field=field,
@@ -517,13 +541,42 @@ def subscribers_resend_confirmation(*, subscribers: Iterable[Subscriber], field:
     return len(subscribers)
 
 
-@transaction.atomic
-def subscriber_set_components(*, subscriber: Subscriber, component_ids: Iterable[str] | None) -> Subscriber:
-    """Limit a page subscription to these components; none (or an empty list) means every component."""
+def _set_components(subscriber: Subscriber, component_ids: Iterable[str] | None) -> None:
     if subscriber.incident_id is not None:
         raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
-    components = _resolve_components(subscriber.page, component_ids or [])
-    subscriber.components.set(components)
+    subscriber.components.set(components_on_page(subscriber.page, component_ids or []))
     subscriber.updated_at = timezone.now()
     subscriber.save(update_fields=["updated_at"])
+
+
+@transaction.atomic
+def subscriber_set_components(*, subscriber: Subscriber, component_ids: Iterable[str] | None) -> Subscriber:
+    """Limit a page subscription to these components; none (or an empty list) means every component.
+
+    Returns the subscriber as stored now (read again under a lock)."""
+    subscriber = _lock(subscriber)
+    _set_components(subscriber, component_ids)
+    return subscriber
+
+
+@transaction.atomic
+def subscriber_update(*, subscriber: Subscriber, state: str, component_ids: Iterable[str]) -> Subscriber:
+    """Staff's edit of a subscription: the components it follows (empty: every one) and its state.
+
+    The row is locked first, so the move is judged from the state stored now, not from the one a form was
+    built from: a state other than the stored one must be one of `staff_moves` (unsubscribe a live
+    subscription, reactivate a quarantined or unsubscribed one). Components are replaced only when they
+    differ. All or nothing; returns the subscriber as stored now.
+    """
+    subscriber = _lock(subscriber)
+    component_ids = list(dict.fromkeys(component_ids))
+    if set(component_ids) != set(subscriber.components.values_list("pk", flat=True)):
+        _set_components(subscriber, component_ids)
+    if state == subscriber.state:
+        return subscriber
+    if state not in staff_moves(subscriber.state):
+        raise ServiceError(f"This subscriber is {subscriber.state}; it cannot be moved to {state} here.", field="state")
+    if state == SubscriberState.UNSUBSCRIBED:
+        return subscriber_unsubscribe(subscriber=subscriber)
+    _reactivate(subscriber)
     return subscriber

@@ -16,6 +16,7 @@ from components.models import Component
 from statuspage.errors import ServiceError
 
 from .models import Subscriber, SubscriberState
+from .selectors import LIVE_STATES
 from .services import subscriber_confirm, subscriber_reactivate, subscriber_set_components, subscriber_unsubscribe
 
 
@@ -89,7 +90,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     error = ""
     saved = ""
     status = 200
-    if request.method == "POST" and subscriber.state != SubscriberState.UNSUBSCRIBED:
+    if request.method == "POST" and subscriber.state in LIVE_STATES:
         action = request.POST.get("action", "components")
         try:
             if action == "resume":

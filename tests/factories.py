@@ -3,6 +3,7 @@
 import itertools
 
 from components.services import component_create, component_group_create
+from notifications.services import subscriber_create
 from statuspage.models import Page
 
 _seq = itertools.count(1)
@@ -19,3 +20,10 @@ def make_component(page: Page, name: str | None = None, **fields):
 
 def make_group(page: Page, name: str | None = None, **fields):
     return component_group_create(page=page, name=name or f"Group {next(_seq)}", **fields)
+
+
+def make_subscriber(page: Page, **fields):
+    """A subscription made as staff make one (`subscriber_create`); an address already subscribed gets its
+    live subscription back."""
+    subscriber, _ = subscriber_create(page=page, **fields)
+    return subscriber

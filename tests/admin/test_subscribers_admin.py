@@ -8,8 +8,9 @@ from django.utils import timezone
 
 from incidents.services import incident_create
 from notifications.models import Subscriber
-from notifications.services import subscriber_create
-from tests.factories import make_component
+from notifications.selectors import staff_moves
+from notifications.services import subscriber_unsubscribe
+from tests.factories import make_component, make_subscriber
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +52,7 @@ def _add(client, **fields):
 
 @pytest.fixture
 def active(page):
-    return subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    return make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
 
 
 # --- Adding ---------------------------------------------------------------------------------------------------
@@ -250,7 +251,7 @@ def test_reactivating_from_the_change_form_clears_the_dates(staff_client, active
 
 
 def test_state_offers_only_the_moves_a_service_makes(staff_client, page, active):
-    unconfirmed = subscriber_create(page=page, email="new@example.com")
+    unconfirmed = make_subscriber(page, email="new@example.com")
 
     def choices(subscriber):
         form = staff_client.get(_url("change", subscriber.pk)).context["adminform"].form
@@ -292,7 +293,7 @@ def test_change_form_offers_only_the_subscribers_page_components(superuser_clien
 
 def test_an_incident_subscriptions_components_are_read_only(staff_client, page):
     incident = incident_create(page=page, name="Acme down")
-    subscriber = subscriber_create(page=page, email="a@example.com", incident=incident)
+    subscriber = make_subscriber(page, email="a@example.com", incident=incident)
 
     form = staff_client.get(_url("change", subscriber.pk)).context["adminform"].form
 
@@ -318,7 +319,7 @@ def test_actions_are_the_services(staff_client):
 
 
 def test_unsubscribe_and_reactivate_actions(staff_client, page, active, capture, mailoutbox):
-    webhook = subscriber_create(page=page, endpoint="https://hooks.example.com/x")
+    webhook = make_subscriber(page, endpoint="https://hooks.example.com/x")
 
     with capture():
         response = _action(staff_client, "unsubscribe", active, webhook)
@@ -335,7 +336,7 @@ def test_unsubscribe_and_reactivate_actions(staff_client, page, active, capture,
 
 
 def test_resend_confirmation_action(staff_client, page, active, capture, mailoutbox):
-    unconfirmed = subscriber_create(page=page, email="new@example.com")
+    unconfirmed = make_subscriber(page, email="new@example.com")
 
     with capture():
         _action(staff_client, "resend_confirmation", unconfirmed)
@@ -371,7 +372,7 @@ def test_delete_unsubscribes_and_keeps_the_record(staff_client, active, capture,
 
 
 def test_member_of_another_page_cannot_see_or_change_a_subscriber(staff_client, page, active, other_page, component):
-    theirs = subscriber_create(page=other_page, email="bob@example.com", skip_confirmation_notification=True)
+    theirs = make_subscriber(other_page, email="bob@example.com", skip_confirmation_notification=True)
     before = _snapshot(theirs)
 
     response = staff_client.get(_url("changelist"))
@@ -386,3 +387,26 @@ def test_member_of_another_page_cannot_see_or_change_a_subscriber(staff_client, 
         _action(staff_client, action, theirs)
 
     assert _snapshot(theirs) == before
+
+
+@pytest.mark.parametrize("state", ["unconfirmed", "active", "quarantined", "unsubscribed"])
+def test_state_choices_are_the_services_staff_moves(staff_client, active, state):
+    Subscriber.objects.filter(pk=active.pk).update(state=state)
+
+    form = staff_client.get(_url("change", active.pk)).context["adminform"].form
+
+    assert {value for value, _ in form.fields["state"].choices} == {state, *staff_moves(state)}
+
+
+def test_a_refused_reactivation_is_shown_next_to_the_state_and_changes_nothing(staff_client, page, active, component):
+    subscriber_unsubscribe(subscriber=active, skip_unsubscription_notification=True)
+    make_subscriber(page, email="ann@example.com")  # the address subscribed again since
+    before = _snapshot(active)
+
+    response = staff_client.post(_url("change", active.pk), {"state": "active", "components": [component.pk]})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "state": ["ann@example.com has subscribed again since; that newer subscription is the live one."]
+    }
+    assert _snapshot(active) == before

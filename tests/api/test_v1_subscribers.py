@@ -8,9 +8,9 @@ from rest_framework.test import APIClient
 
 from incidents.services import incident_create
 from notifications.models import Subscriber
-from notifications.services import subscriber_create, subscriber_unsubscribe
+from notifications.services import subscriber_unsubscribe
 from tests.api.conftest import make_key
-from tests.factories import make_component
+from tests.factories import make_component, make_subscriber
 
 SUBSCRIBER_KEYS = [
     "id",
@@ -180,14 +180,14 @@ def test_page_switch_refusal_names_the_field(api, page):
 @pytest.fixture
 def population(page):
     """Two active, one unconfirmed, one quarantined, one unsubscribed email subscriber, one webhook."""
-    ann = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
-    bob = subscriber_create(page=page, email="bob@example.com", skip_confirmation_notification=True)
-    cat = subscriber_create(page=page, email="cat@example.com")
-    dan = subscriber_create(page=page, email="dan@example.com", skip_confirmation_notification=True)
+    ann = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
+    bob = make_subscriber(page, email="bob@example.com", skip_confirmation_notification=True)
+    cat = make_subscriber(page, email="cat@example.com")
+    dan = make_subscriber(page, email="dan@example.com", skip_confirmation_notification=True)
     quarantine(dan)
-    eve = subscriber_create(page=page, email="eve@example.com", skip_confirmation_notification=True)
+    eve = make_subscriber(page, email="eve@example.com", skip_confirmation_notification=True)
     subscriber_unsubscribe(subscriber=eve, skip_unsubscription_notification=True)
-    hook = subscriber_create(page=page, endpoint="https://hooks.example/in")
+    hook = make_subscriber(page, endpoint="https://hooks.example/in")
     return {"ann": ann, "bob": bob, "cat": cat, "dan": dan, "eve": eve, "hook": hook}
 
 
@@ -225,8 +225,8 @@ def test_list_pages_are_zero_based(api, page, population):
 
 
 def test_relevance_sort_puts_exact_matches_first(api, page):
-    subscriber_create(page=page, email="xann@example.com", skip_confirmation_notification=True)
-    exact = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    make_subscriber(page, email="xann@example.com", skip_confirmation_notification=True)
+    exact = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
     response = api.get(f"/v1/pages/{page.pk}/subscribers", {"q": "ann@example.com", "sort_field": "relevance"})
     assert ids(response)[0] == exact.pk
     response = api.get(f"/v1/pages/{page.pk}/subscribers", {"sort_field": "relevance"})
@@ -251,12 +251,12 @@ def test_bad_list_parameters_are_422(api, page, params, field):
 
 def test_list_query_count_does_not_grow_with_subscribers(api, page, component):
     for n in range(2):
-        subscriber_create(page=page, email=f"a{n}@example.com", skip_confirmation_notification=True)
+        make_subscriber(page, email=f"a{n}@example.com", skip_confirmation_notification=True)
     api.get(f"/v1/pages/{page.pk}/subscribers")  # warm the key's last_used_at
     with CaptureQueriesContext(connection) as few:
         assert len(ids(api.get(f"/v1/pages/{page.pk}/subscribers"))) == 2
     for n in range(8):
-        subscriber = subscriber_create(page=page, email=f"b{n}@example.com", skip_confirmation_notification=True)
+        subscriber = make_subscriber(page, email=f"b{n}@example.com", skip_confirmation_notification=True)
         subscriber.components.add(component)
     with CaptureQueriesContext(connection) as many:
         assert len(ids(api.get(f"/v1/pages/{page.pk}/subscribers"))) == 10
@@ -346,7 +346,7 @@ def test_bulk_unsubscribe_with_a_form_body(api, page, population):
 
 def test_bulk_over_100_ids_or_a_foreign_id_is_422_and_changes_nothing(api, page, other_page, population):
     p = population
-    foreign = subscriber_create(page=other_page, email="zed@example.com", skip_confirmation_notification=True)
+    foreign = make_subscriber(other_page, email="zed@example.com", skip_confirmation_notification=True)
     before = sorted(Subscriber.objects.values_list("pk", "state"))
     for action in ("unsubscribe", "reactivate", "resend_confirmation"):
         response = api.post(
@@ -383,7 +383,7 @@ def test_bulk_reactivate(api, page, population):
 
 def test_bulk_resend_confirmation(api, page, population, capture, mailoutbox):
     p = population
-    extra = subscriber_create(page=page, email="fay@example.com")
+    extra = make_subscriber(page, email="fay@example.com")
     with capture():
         response = api.post(
             f"/v1/pages/{page.pk}/subscribers/resend_confirmation", {"subscribers": "all"}, format="json"
@@ -413,7 +413,7 @@ def test_get_one_subscriber(api, page, population):
 
 def test_patch_takes_unwrapped_component_ids(api, page, component):
     web = make_component(page, "Web")
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber = make_subscriber(page, email="ann@example.com")
     url = f"/v1/pages/{page.pk}/subscribers/{subscriber.pk}"
     response = api.patch(url, {"component_ids": [web.pk]}, format="json")
     assert (response.status_code, response.json()["components"]) == (200, [web.pk])
@@ -430,8 +430,8 @@ def test_patch_takes_unwrapped_component_ids(api, page, component):
 
 
 def test_delete_unsubscribes_and_returns_the_subscriber(api, page, capture, mailoutbox):
-    ann = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
-    bob = subscriber_create(page=page, email="bob@example.com", skip_confirmation_notification=True)
+    ann = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
+    bob = make_subscriber(page, email="bob@example.com", skip_confirmation_notification=True)
     with capture():
         response = api.delete(
             f"/v1/pages/{page.pk}/subscribers/{ann.pk}?skip_unsubscription_notification=true",
@@ -453,7 +453,7 @@ def test_delete_unsubscribes_and_returns_the_subscriber(api, page, capture, mail
 
 
 def test_resend_confirmation_for_one(api, page, capture, mailoutbox):
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber = make_subscriber(page, email="ann@example.com")
     with capture():
         response = api.post(f"/v1/pages/{page.pk}/subscribers/{subscriber.pk}/resend_confirmation")
     assert (response.status_code, response.json()) == (202, {"subscribers": 1})
@@ -468,7 +468,7 @@ def test_resend_confirmation_for_one(api, page, capture, mailoutbox):
 
 def test_incident_subscribers(api, page, component, capture, mailoutbox):
     incident = incident_create(page=page, name="Database down")
-    page_wide = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    page_wide = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
     url = f"/v1/pages/{page.pk}/incidents/{incident.pk}/subscribers"
     with capture():
         response = api.post(url, {"subscriber": {"email": "ann@example.com"}}, format="json")
@@ -528,9 +528,9 @@ def snapshot():
 
 
 def test_authorization_matrix(page, other_page, third_page, capture, mailoutbox):
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber = make_subscriber(page, email="ann@example.com")
     incident = incident_create(page=page, name="Database down")
-    subscriber_create(page=third_page, email="ann@example.com")
+    make_subscriber(third_page, email="ann@example.com")
     anonymous = APIClient()
     other = APIClient()
     other.credentials(HTTP_AUTHORIZATION=f"OAuth {make_key(other_page, third_page)}")
@@ -555,7 +555,7 @@ def test_own_key_is_allowed_everywhere(page, capture):
     with capture():
         for i in range(count):
             # A fresh unconfirmed subscriber each time, so an earlier unsubscribe does not change the answer.
-            subscriber = subscriber_create(page=page, email=f"user{i}@example.com")
+            subscriber = make_subscriber(page, email=f"user{i}@example.com")
             method, url, body = matrix_requests(page, subscriber, incident)[i]
             response = getattr(own, method)(url, body, format="json")
             assert response.status_code in (200, 201, 202), (method, url, response.content)

@@ -5,9 +5,8 @@ from django.test import Client
 
 from incidents.services import incident_create
 from notifications.models import Subscriber
-from notifications.services import subscriber_create
 from statuspage.models import RateLimitCounter
-from tests.factories import make_component
+from tests.factories import make_component, make_subscriber
 
 V2_KEYS = ["created_at", "skip_confirmation_notification", "quarantined_at", "id", "mode", "purge_at", "email"]
 
@@ -128,7 +127,7 @@ def test_delete_withdraws_an_unconfirmed_subscription(public, page, capture, mai
 
 
 def test_delete_and_resend_by_id_leave_a_confirmed_subscription_alone(public, page, capture, mailoutbox):
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
     with capture():
         for response in (
             public.delete(f"/api/v2/subscribers/{subscriber.pk}.json"),
@@ -160,7 +159,7 @@ def test_resend_confirmation(public, page, capture, mailoutbox, settings):
 
 
 def test_another_pages_subscriber_is_404_and_untouched(public, page, other_page):
-    foreign = subscriber_create(page=other_page, email="ann@example.com")
+    foreign = make_subscriber(other_page, email="ann@example.com")
     for response in (
         public.delete(f"/api/v2/subscribers/{foreign.pk}.json"),
         public.post(f"/api/v2/subscribers/{foreign.pk}/resend_confirmation"),

@@ -7,7 +7,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from notifications.services import subscriber_create
+from tests.factories import make_subscriber
 
 
 class RecordingHandler:
@@ -49,7 +49,7 @@ def text_body(raw: bytes) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_confirmation_email_reaches_a_real_smtp_server_after_commit(page, smtp_server):
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber = make_subscriber(page, email="ann@example.com")
     assert len(smtp_server.envelopes) == 1
     envelope = smtp_server.envelopes[0]
     assert envelope.rcpt_tos == ["ann@example.com"]
@@ -66,6 +66,6 @@ def test_an_smtp_failure_does_not_undo_the_subscription(page, settings):
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = free_port()  # nothing listens here
     settings.EMAIL_TIMEOUT = 2
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber = make_subscriber(page, email="ann@example.com")
     subscriber.refresh_from_db()
     assert subscriber.state == "unconfirmed"

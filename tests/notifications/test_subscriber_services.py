@@ -32,7 +32,7 @@ def confirm_link(subscriber) -> str:
 
 def test_new_email_subscriber_is_unconfirmed_and_gets_exactly_one_confirmation_email(page, capture, mailoutbox):
     with capture():
-        subscriber = subscriber_create(page=page, email=" Ann@Example.COM ")
+        subscriber, _ = subscriber_create(page=page, email=" Ann@Example.COM ")
     assert (subscriber.mode, subscriber.state, subscriber.email, subscriber.confirmed_at) == (
         "email",
         "unconfirmed",
@@ -71,7 +71,7 @@ def test_confirmation_email_uses_the_pages_sender_and_footer(page, capture, mail
 
 def test_following_the_link_confirms_once(page, capture, mailoutbox):
     with capture():
-        subscriber = subscriber_create(page=page, email="ann@example.com")
+        subscriber, _ = subscriber_create(page=page, email="ann@example.com")
     confirmed = subscriber_confirm(token=subscriber.token)
     assert confirmed.pk == subscriber.pk
     assert confirmed.state == "active"
@@ -86,7 +86,7 @@ def test_following_the_link_confirms_once(page, capture, mailoutbox):
 
 def test_skip_confirmation_makes_an_active_subscriber_and_sends_nothing(page, capture, mailoutbox):
     with capture():
-        subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+        subscriber, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
     assert subscriber.state == "active"
     assert subscriber.confirmed_at is not None
     assert subscriber.skip_confirmation_notification is True
@@ -95,7 +95,7 @@ def test_skip_confirmation_makes_an_active_subscriber_and_sends_nothing(page, ca
 
 def test_webhook_subscriber_is_active_at_once_without_email(page, capture, mailoutbox):
     with capture():
-        subscriber = subscriber_create(page=page, endpoint="https://hooks.example/x", email="ops@example.com")
+        subscriber, _ = subscriber_create(page=page, endpoint="https://hooks.example/x", email="ops@example.com")
     assert (subscriber.mode, subscriber.state, subscriber.endpoint, subscriber.email) == (
         "webhook",
         "active",
@@ -107,15 +107,16 @@ def test_webhook_subscriber_is_active_at_once_without_email(page, capture, mailo
 
 def test_same_address_twice_returns_the_same_subscriber_and_sends_one_email(page, capture, mailoutbox):
     with capture():
-        first = subscriber_create(page=page, email="ann@example.com")
-        second = subscriber_create(page=page, email="ANN@example.com")
+        first, first_created = subscriber_create(page=page, email="ann@example.com")
+        second, second_created = subscriber_create(page=page, email="ANN@example.com")
+    assert (first_created, second_created) == (True, False)
     assert second.pk == first.pk
     assert Subscriber.objects.count() == 1
     assert len(mailoutbox) == 1
 
 
 def test_a_concurrent_duplicate_is_caught_by_the_constraint(page, monkeypatch):
-    existing = subscriber_create(page=page, email="ann@example.com")
+    existing, _ = subscriber_create(page=page, email="ann@example.com")
     real = services._live_duplicate
     calls = []
 
@@ -125,29 +126,29 @@ def test_a_concurrent_duplicate_is_caught_by_the_constraint(page, monkeypatch):
         return None if len(calls) == 1 else real(**kwargs)
 
     monkeypatch.setattr(services, "_live_duplicate", missed_first_time)
-    again = subscriber_create(page=page, email="ann@example.com")
-    assert again.pk == existing.pk
+    again, created = subscriber_create(page=page, email="ann@example.com")
+    assert (again.pk, created) == (existing.pk, False)
     assert len(calls) == 2
     assert Subscriber.objects.count() == 1
 
 
 def test_an_unsubscribed_address_can_subscribe_again_as_a_new_subscription(page):
-    first = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    first, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
     subscriber_unsubscribe(subscriber=first)
-    second = subscriber_create(page=page, email="ann@example.com")
-    assert second.pk != first.pk
+    second, created = subscriber_create(page=page, email="ann@example.com")
+    assert (second.pk != first.pk, created) == (True, True)
     assert second.state == "unconfirmed"
     assert sorted(Subscriber.objects.values_list("state", flat=True)) == ["unconfirmed", "unsubscribed"]
 
 
 def test_resubscribing_a_quarantined_address_reactivates_it(page):
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
     now = timezone.now()
     Subscriber.objects.filter(pk=subscriber.pk).update(
         state="quarantined", quarantined_at=now, purge_at=now + timezone.timedelta(days=90)
     )
-    again = subscriber_create(page=page, email="ann@example.com")
-    assert again.pk == subscriber.pk
+    again, created = subscriber_create(page=page, email="ann@example.com")
+    assert (again.pk, created) == (subscriber.pk, False)
     again.refresh_from_db()
     assert (again.state, again.quarantined_at, again.purge_at) == ("active", None, None)
 
@@ -172,10 +173,11 @@ def test_the_pages_switches_refuse_subscriptions(page, switch, arguments, field,
 
 def test_incident_subscriptions_need_the_switch_and_an_open_incident(page):
     incident = incident_create(page=page, name="Database down")
-    subscriber = subscriber_create(page=page, email="ann@example.com", incident=incident)
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com", incident=incident)
     assert (subscriber.incident_id, subscriber.state) == (incident.pk, "unconfirmed")
     # A page subscription for the same address is a separate subscription.
-    assert subscriber_create(page=page, email="ann@example.com").pk != subscriber.pk
+    page_wide, created = subscriber_create(page=page, email="ann@example.com")
+    assert (page_wide.pk != subscriber.pk, created) == (True, True)
     page.allow_incident_subscribers = False
     page.save()
     with pytest.raises(ServiceError) as error:
@@ -216,13 +218,13 @@ def test_components_must_belong_to_the_page(page, other_page, component):
     with pytest.raises(ServiceError) as error:
         subscriber_create(page=page, email="ann@example.com", component_ids=[component.pk, foreign.pk])
     assert error.value.field == "component_ids"
-    subscriber = subscriber_create(page=page, email="ann@example.com", component_ids=[component.pk])
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com", component_ids=[component.pk])
     assert list(subscriber.components.values_list("pk", flat=True)) == [component.pk]
 
 
 def test_set_components_limits_and_empty_means_all(page, component):
     web = make_component(page, "Web")
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com")
     subscriber_set_components(subscriber=subscriber, component_ids=[web.pk])
     assert list(subscriber.components.values_list("pk", flat=True)) == [web.pk]
     subscriber_set_components(subscriber=subscriber, component_ids=[])
@@ -235,7 +237,7 @@ def test_set_components_limits_and_empty_means_all(page, component):
 def test_sms_subscriber_when_the_page_allows_it(page):
     page.allow_sms_subscribers = True
     page.save()
-    subscriber = subscriber_create(page=page, phone_number="+1 555 0100", phone_country="us")
+    subscriber, _ = subscriber_create(page=page, phone_number="+1 555 0100", phone_country="us")
     assert (subscriber.mode, subscriber.state, subscriber.phone_number, subscriber.phone_country) == (
         "sms",
         "active",
@@ -250,14 +252,14 @@ def test_sms_subscriber_when_the_page_allows_it(page):
 def test_two_sms_numbers_on_one_page(page):
     page.allow_sms_subscribers = True
     page.save()
-    first = subscriber_create(page=page, phone_number="+1 555 0100", phone_country="US")
-    second = subscriber_create(page=page, phone_number="+1 555 0199", phone_country="US")
+    first, _ = subscriber_create(page=page, phone_number="+1 555 0100", phone_country="US")
+    second, _ = subscriber_create(page=page, phone_number="+1 555 0199", phone_country="US")
     assert first.pk != second.pk
-    assert subscriber_create(page=page, phone_number="+1 555 0199", phone_country="US").pk == second.pk
+    assert subscriber_create(page=page, phone_number="+1 555 0199", phone_country="US") == (second, False)
 
 
 def test_unsubscribing_an_active_email_subscriber_sends_one_notice(page, capture, mailoutbox):
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
     with capture():
         result = subscriber_unsubscribe(subscriber=subscriber)
     assert result.state == "unsubscribed"
@@ -270,8 +272,8 @@ def test_unsubscribing_an_active_email_subscriber_sends_one_notice(page, capture
 
 
 def test_unsubscribe_notice_is_skipped_on_request_and_for_unconfirmed_addresses(page, capture, mailoutbox):
-    active = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
-    unconfirmed = subscriber_create(page=page, email="bob@example.com")
+    active, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    unconfirmed, _ = subscriber_create(page=page, email="bob@example.com")
     with capture():
         subscriber_unsubscribe(subscriber=active, skip_unsubscription_notification=True)
         subscriber_unsubscribe(subscriber=unconfirmed)
@@ -288,7 +290,7 @@ def test_bulk_unsubscribe_counts_only_live_subscribers(page):
 
 
 def test_reactivate_lifts_quarantine_and_unsubscription(page):
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
     now = timezone.now()
     Subscriber.objects.filter(pk=subscriber.pk).update(state="quarantined", quarantined_at=now, purge_at=now)
     subscriber.refresh_from_db()
@@ -302,13 +304,13 @@ def test_reactivate_lifts_quarantine_and_unsubscription(page):
 
 
 def test_reactivating_a_never_confirmed_address_waits_for_confirmation_again(page):
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com")
     subscriber_unsubscribe(subscriber=subscriber)
     assert subscriber_reactivate(subscriber=subscriber).state == "unconfirmed"
 
 
 def test_reactivating_when_the_address_subscribed_again_is_refused(page):
-    old = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    old, _ = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
     subscriber_unsubscribe(subscriber=old, skip_unsubscription_notification=True)
     subscriber_create(page=page, email="ann@example.com")
     with pytest.raises(ServiceError) as error:
@@ -319,7 +321,7 @@ def test_reactivating_when_the_address_subscribed_again_is_refused(page):
 
 
 def test_resend_confirmation_only_for_unconfirmed_email_subscribers(page, capture, mailoutbox):
-    subscriber = subscriber_create(page=page, email="ann@example.com")
+    subscriber, _ = subscriber_create(page=page, email="ann@example.com")
     with capture():
         subscriber_resend_confirmation(subscriber=subscriber)
     assert len(mailoutbox) == 1
@@ -329,7 +331,7 @@ def test_resend_confirmation_only_for_unconfirmed_email_subscribers(page, captur
     with pytest.raises(ServiceError) as error:
         subscriber_resend_confirmation(subscriber=subscriber)
     assert (error.value.status_code, error.value.field) == (422, "subscriber")
-    webhook = subscriber_create(page=page, endpoint="https://hooks.example/x")
+    webhook, _ = subscriber_create(page=page, endpoint="https://hooks.example/x")
     with pytest.raises(ServiceError):
         subscriber_resend_confirmation(subscriber=webhook)
     assert len(mailoutbox) == 1

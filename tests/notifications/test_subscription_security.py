@@ -13,9 +13,8 @@ from django.test import Client
 
 from incidents.services import incident_create
 from notifications.models import Subscriber, SubscriberStandIn
-from notifications.services import subscriber_create
 from statuspage import ratelimit
-from tests.factories import make_component
+from tests.factories import make_component, make_subscriber
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -42,7 +41,7 @@ def subscribe(client, email: str, **headers):
 def test_the_answer_for_a_subscribed_address_looks_like_the_answer_for_a_new_one(
     public, page, capture, mailoutbox, state
 ):
-    owner = subscriber_create(page=page, email="owner@example.com", skip_confirmation_notification=True)
+    owner = make_subscriber(page, email="owner@example.com", skip_confirmation_notification=True)
     Subscriber.objects.filter(pk=owner.pk).update(state=state, created_at="2020-01-01T00:00:00Z")
     with capture():
         known = subscribe(public, "owner@example.com")
@@ -69,7 +68,7 @@ def test_the_answer_for_a_subscribed_address_looks_like_the_answer_for_a_new_one
 
 
 def test_the_id_answered_for_a_subscribed_address_cannot_end_it(public, page, capture, mailoutbox):
-    owner = subscriber_create(page=page, email="owner@example.com", skip_confirmation_notification=True)
+    owner = make_subscriber(page, email="owner@example.com", skip_confirmation_notification=True)
     stand_in_id = subscribe(public, "owner@example.com").json()["subscriber"]["id"]
     # Deleting by that id answers as for a new subscription, and ends nothing real.
     response = public.delete(f"/api/v2/subscribers/{stand_in_id}.json")
@@ -96,7 +95,7 @@ def test_an_id_learned_while_unconfirmed_is_useless_once_the_owner_confirms(publ
 
 def test_components_sent_for_a_subscribed_address_change_nothing(public, page, component):
     web = make_component(page, "Web")
-    owner = subscriber_create(page=page, email="owner@example.com", skip_confirmation_notification=True)
+    owner = make_subscriber(page, email="owner@example.com", skip_confirmation_notification=True)
     response = public.post(
         "/api/v2/subscribers.json",
         {"subscriber": {"email": "owner@example.com", "component_ids": [web.pk]}},
@@ -127,7 +126,7 @@ def test_anonymous_webhooks_wait_for_their_contact_email(public, page, capture, 
 
 
 def test_manage_page_shows_the_subscription_and_changes_nothing_on_get_or_head(client, page, component):
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
     before = Subscriber.objects.filter(pk=subscriber.pk).values().get()
     for response in (
         client.get(f"/subscriptions/manage/{subscriber.token}"),
@@ -148,7 +147,7 @@ def test_manage_page_shows_the_subscription_and_changes_nothing_on_get_or_head(c
 def test_manage_page_changes_components_and_unsubscribes_by_post(page, component):
     client = Client(enforce_csrf_checks=True)
     web = make_component(page, "Web")
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
     url = f"/subscriptions/manage/{subscriber.token}"
     response = client.post(url, {"action": "components", "components": [web.pk]})
     assert response.status_code == 200
@@ -166,7 +165,7 @@ def test_manage_page_changes_components_and_unsubscribes_by_post(page, component
 
 
 def test_manage_page_resumes_a_quarantined_subscription(page):
-    subscriber = subscriber_create(page=page, email="ann@example.com", skip_confirmation_notification=True)
+    subscriber = make_subscriber(page, email="ann@example.com", skip_confirmation_notification=True)
     Subscriber.objects.filter(pk=subscriber.pk).update(state="quarantined")
     client = Client()
     assert "Resume notifications" in client.get(f"/subscriptions/manage/{subscriber.token}").content.decode()

@@ -4,12 +4,12 @@ import pytest
 from django.test import Client
 
 from notifications.models import Subscriber
-from notifications.services import subscriber_create
+from tests.factories import make_subscriber
 
 
 @pytest.fixture
 def subscriber(page):
-    return subscriber_create(page=page, email="ann@example.com")
+    return make_subscriber(page, email="ann@example.com")
 
 
 def test_confirm_link_asks_and_its_button_activates_the_subscription(client, subscriber):
