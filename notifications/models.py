@@ -3,7 +3,7 @@ import secrets
 from django.db import models
 from django.utils import timezone
 
-from components.models import Component, ComponentStatusChange
+from components.models import Component, ComponentGroup, ComponentStatusChange
 from incidents.models import Incident, IncidentUpdate
 from statuspage.ids import PublicIdModel
 from statuspage.models import Page
@@ -39,11 +39,14 @@ class Subscriber(PublicIdModel):
     phone_country = models.CharField(max_length=2, blank=True, default="")
     # Set: only updates of this one incident, until it resolves.
     incident = models.ForeignKey(Incident, on_delete=models.CASCADE, null=True, blank=True, related_name="subscribers")
-    # Empty: every component of the page.
+    # Both empty: every component of the page. A group stands for its components, those added later included.
     components = models.ManyToManyField(Component, related_name="subscribers", blank=True)
+    component_groups = models.ManyToManyField(ComponentGroup, related_name="subscribers", blank=True)
     skip_confirmation_notification = models.BooleanField(default=False)
     # The secret in confirm and unsubscribe links.
     token = models.CharField(max_length=64, unique=True, default=new_subscriber_token, editable=False)
+    # Signs this webhook subscriber's deliveries (Standard Webhooks: `whsec_` and base64 of 32 random bytes).
+    webhook_secret = models.CharField(max_length=64, blank=True, default="", editable=False)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     quarantined_at = models.DateTimeField(null=True, blank=True)
     purge_at = models.DateTimeField(null=True, blank=True)
@@ -123,6 +126,20 @@ class NotificationKind(models.TextChoices):
     INCIDENT_UPDATE = "incident_update", "Incident update"
     POSTMORTEM = "postmortem", "Postmortem published"
     COMPONENT_UPDATE = "component_update", "Component status change"
+    # Emails about one subscription, to its subscriber: they ride the same outbox, queue and retries.
+    CONFIRMATION = "confirmation", "Subscription confirmation"
+    MANAGE_LINK = "manage_link", "Manage-subscription link"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscription notice"
+    QUARANTINED = "quarantined", "Quarantine notice"
+
+
+# The kinds addressed to one subscriber (`Notification.subscriber`) rather than fanned out to a page.
+SUBSCRIPTION_KINDS = (
+    NotificationKind.CONFIRMATION,
+    NotificationKind.MANAGE_LINK,
+    NotificationKind.UNSUBSCRIBED,
+    NotificationKind.QUARANTINED,
+)
 
 
 class Notification(models.Model):
@@ -141,8 +158,19 @@ class Notification(models.Model):
     component_status_change = models.ForeignKey(
         ComponentStatusChange, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # The one recipient of a subscription email.
+    subscriber = models.ForeignKey(
+        "Subscriber", on_delete=models.CASCADE, null=True, blank=True, related_name="subscription_notifications"
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Fan-out progress: subscribers are walked in id order; the last id done, so a rerun resumes after it.
+    fanout_cursor = models.CharField(max_length=12, blank=True, default="")
     fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # When a worker last did something for it (fan-out chunk or send batch): the sweeper re-enqueues stalls.
+    progressed_at = models.DateTimeField(null=True, blank=True)
+    # Deliveries pruned after the retention period, counted here so the totals stay known.
+    pruned_sent = models.PositiveIntegerField(default=0)
+    pruned_failed = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -154,6 +182,7 @@ class Notification(models.Model):
                     models.Q(kind="incident_update", incident_update__isnull=False, incident__isnull=False)
                     | models.Q(kind="postmortem", incident__isnull=False)
                     | models.Q(kind="component_update", component_status_change__isnull=False)
+                    | models.Q(kind__in=SUBSCRIPTION_KINDS, subscriber__isnull=False)
                 ),
                 name="notification_has_subject",
             ),
@@ -194,6 +223,8 @@ class Delivery(models.Model):
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    # The subscriber's mode when the delivery was made: workers send a batch through one channel.
+    channel = models.CharField(max_length=32, choices=SubscriberMode.choices, default=SubscriberMode.EMAIL)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
@@ -217,7 +248,33 @@ class Delivery(models.Model):
                 condition=models.Q(status__in=["pending", "sending"]),
                 name="delivery_open",
             ),
+            # Claims: a notification's pending deliveries of one channel, in id order.
+            models.Index(
+                fields=["notification", "channel", "id"],
+                condition=models.Q(status="pending"),
+                name="delivery_claimable",
+            ),
+            models.Index(fields=["created_at"], name="delivery_created"),
         ]
 
     def __str__(self) -> str:
         return f"Delivery #{self.pk} ({self.status})"
+
+
+class DeliveryAttempt(models.Model):
+    """One try at sending a delivery: the attempt log staff read, and what webhook quarantine counts."""
+
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_log")
+    # Denormalised: quarantine counts a subscriber's recent failures without a join.
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    ok = models.BooleanField()
+    # About this recipient and final (a 5xx to its RCPT, a webhook's non-2xx): counts toward quarantine.
+    permanent = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["subscriber", "at"], name="attempt_subscriber_at")]
+
+    def __str__(self) -> str:
+        return f"Attempt on delivery #{self.delivery_id} ({'ok' if self.ok else 'failed'})"
