@@ -6,7 +6,7 @@ subscribers' mode, and record each `Outcome` as it arrives (sent, failed for goo
 worker that dies mid-batch leaves only the messages in flight unaccounted for.
 
 The rule for quarantine lives here too: only an outcome that is about one recipient counts toward it
-(`Outcome.permanent`, e.g. a 5xx to that recipient's RCPT, or a webhook endpoint answering non-2xx). A
+(`Outcome.about_recipient`, e.g. a 5xx to that recipient's RCPT, or a webhook endpoint answering non-2xx). A
 failure of the channel itself (the relay is down, the sender address is refused, DNS fails) is raised as
 `TransportError`: the whole batch is retried later and shown to staff, and nobody is quarantined for it.
 """
@@ -14,7 +14,7 @@ failure of the channel itself (the relay is down, the sender address is refused,
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
@@ -51,14 +51,18 @@ class Batch:
 
 @dataclass(frozen=True)
 class Outcome:
+    """What became of one recipient's message."""
+
     delivery_id: int
     ok: bool
     error: str = ""
-    # About this recipient and final: counts toward quarantine, never retried. Otherwise a failure is retried.
-    permanent: bool = False
+    # A failure worth trying again later (with backoff): a timeout, a 4xx to RCPT, a webhook's 500.
+    retry: bool = False
+    # The failure is about this recipient (a 5xx to its RCPT, a webhook endpoint's non-2xx or timeout, an
+    # endpoint that resolves to a private address): it counts toward the subscriber's quarantine.
+    about_recipient: bool = False
     # For a retryable failure: the earliest retry the receiver asked for (HTTP 429/503 Retry-After), if any.
     retry_after: float | None = None
-    details: dict = field(default_factory=dict)
 
 
 class Transport:
