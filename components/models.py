@@ -85,10 +85,6 @@ class ComponentStatusChange(models.Model):
     status = models.CharField(max_length=32, choices=ComponentStatus.choices)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField(null=True, blank=True)
-    # The incident update that caused the change, when one did.
-    incident_update = models.ForeignKey(
-        "incidents.IncidentUpdate", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -103,7 +103,6 @@ def component_set_status(
     component: Component,
     status: str,
     at: datetime | None = None,
-    incident_update=None,
     notify: bool = True,
 ) -> ComponentStatusChange | None:
     """Set the current status: close the open interval at `at`, open the next one.
@@ -128,9 +127,7 @@ def component_set_status(
         else:
             current.ended_at = at
             current.save(update_fields=["ended_at"])
-    change = ComponentStatusChange.objects.create(
-        component=locked, status=status, started_at=at, incident_update=incident_update
-    )
+    change = ComponentStatusChange.objects.create(component=locked, status=status, started_at=at)
     Component.objects.filter(pk=locked.pk).update(status=status, updated_at=at)
     component.status = status
     component.updated_at = at
@@ -195,11 +192,7 @@ def component_history_correct(*, component: Component, status: str, start: datet
             interval.ended_at = start
             interval.save(update_fields=["ended_at"])
             ComponentStatusChange.objects.create(
-                component=locked,
-                status=interval.status,
-                started_at=end,
-                ended_at=right_end,
-                incident_update=interval.incident_update,
+                component=locked, status=interval.status, started_at=end, ended_at=right_end
             )
         elif left:
             interval.ended_at = start

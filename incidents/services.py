@@ -145,9 +145,7 @@ def _apply_update(
     affected = []
     for component, new_status in component_statuses:
         old_status = component.status
-        component_set_status(
-            component=component, status=new_status, at=at, incident_update=update, notify=deliver_notifications
-        )
+        component_set_status(component=component, status=new_status, at=at, notify=deliver_notifications)
         affected.append(
             AffectedComponent(update=update, component=component, old_status=old_status, new_status=new_status)
         )

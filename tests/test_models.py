@@ -86,3 +86,15 @@ def test_api_keys_are_stored_hashed(page):
     assert stored.key_hash == hash_api_key(key)
     assert key not in (stored.key_hash, stored.prefix, stored.name)
     assert stored.prefix == key[:8]
+
+
+def test_components_migrations_need_nothing_from_the_apps_above():
+    """The status history keeps no foreign key to incident updates, so components migrate before incidents."""
+    from django.db.migrations.loader import MigrationLoader
+
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    plan = graph.forwards_plan(graph.leaf_nodes("components")[0])
+    apps = {app for app, _ in plan}
+    assert {"components", "statuspage"} <= apps
+    assert not apps & {"incidents", "notifications"}
+    assert "incident_update" not in {field.name for field in ComponentStatusChange._meta.get_fields()}
