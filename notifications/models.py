@@ -216,6 +216,8 @@ class DeliveryStatus(models.TextChoices):
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    # No longer eligible at send time (unsubscribed, quarantined, rescoped since the fan-out): not sent.
+    SKIPPED = "skipped", "Skipped"
 
 
 class Delivery(models.Model):
