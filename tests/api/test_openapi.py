@@ -15,8 +15,8 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi import checks
 
 from components.services import component_create
-from incidents.services import incident_create
 from config.wsgi import application
+from incidents.services import incident_create
 from tests.api.conftest import make_key
 from tests.factories import make_page
 
