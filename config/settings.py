@@ -169,7 +169,48 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+# Publishing never blocks a request (a background thread hands tasks over), and gives up fast on a dead or
+# hanging broker: the work is in the database, and the sweeper enqueues it again.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_timeout": 5, "socket_connect_timeout": 2})
+CELERY_TASK_PUBLISH_RETRY = False
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BEAT_SCHEDULE: dict = {
+    # Expired leases back to pending, stalled fan-outs and sender chains re-enqueued.
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": env_int("NOTIFY_SWEEP_SECONDS", 30)},
+    # Deliveries past the retention period, and quarantined subscribers past their purge date.
+    "notifications-prune": {"task": "notifications.prune", "schedule": 3600},
+}
+
+# --- Notification delivery (notifications/delivery.py) ---
+# Subscribers per fan-out chunk (one bulk insert), and chunks per fan-out task before it yields the worker.
+NOTIFY_FANOUT_CHUNK = env_int("NOTIFY_FANOUT_CHUNK", 1000)
+NOTIFY_FANOUT_CHUNKS_PER_TASK = 20
+# Deliveries one send task claims: emails share one SMTP connection; webhooks each wait up to WEBHOOK_TIMEOUT.
+NOTIFY_BATCH_SIZE = {
+    "default": env_int("NOTIFY_BATCH_SIZE", 200),
+    "webhook": 20,
+    "slack": 20,
+    "teams": 20,
+}
+# Sender chains per notification and channel: how many workers one notification may keep busy at once.
+NOTIFY_SENDERS_PER_NOTIFICATION = env_int("NOTIFY_SENDERS_PER_NOTIFICATION", 2)
+# Outcomes are written (and leases renewed) every this many messages.
+NOTIFY_MARK_EVERY = 20
+# A claimed delivery not marked within this many seconds is claimable again (its worker died).
+NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 120)
+# A notification with work due and no progress for this long gets its tasks enqueued again.
+NOTIFY_STALL_SECONDS = env_int("NOTIFY_STALL_SECONDS", 60)
+NOTIFY_MAX_ATTEMPTS = 10
+NOTIFY_RETRY_BASE_SECONDS = 30
+# Webhook, Slack and Teams subscribers are quarantined after this many failures within an hour.
+NOTIFY_QUARANTINE_FAILURES = 10
+# Deliveries older than this many days are deleted (their counts stay on the notification).
+NOTIFY_RETENTION_DAYS = env_int("NOTIFY_RETENTION_DAYS", 90)
+# Host part of Message-IDs for pages without a host of their own.
+NOTIFY_MESSAGE_ID_DOMAIN = env_str("NOTIFY_MESSAGE_ID_DOMAIN", "statuspage.invalid")
 
 
 def _email_settings() -> dict:
@@ -288,3 +329,10 @@ SUBSCRIPTION_EMAIL_WINDOW = env_int("SUBSCRIPTION_EMAIL_WINDOW", 600)
 # How many reverse proxies in front of the web process append to X-Forwarded-For; the client IP is the
 # address that many hops from the right. 0 (the default) trusts no header and takes the socket's address.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+
+# --- Webhook, Slack and Teams deliveries (notifications/netguard.py, notifications/transports/http.py) ---
+# Seconds a receiver has for the whole request, DNS to the last byte read (Statuspage: 30).
+WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 30)
+# Let endpoints be on loopback, private, link-local or other non-public addresses. Off, they are refused at
+# creation and at send time; turn it on only for tests and installs whose receivers are on their own network.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)

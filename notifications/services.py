@@ -9,9 +9,11 @@ confirmation is defined once, in `selectors`.
 """
 
 import functools
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,33 +29,49 @@ from statuspage import ratelimit
 from statuspage.errors import Conflict, NotFound, ServiceError
 from statuspage.models import Page
 
-from . import emails
+from . import delivery, emails
 from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberStandIn, SubscriberState
 from .selectors import CONFIRMED_STATES, LIVE_STATES, REACTIVATABLE_STATES, awaits_confirmation, staff_moves
 
+logger = logging.getLogger(__name__)
+
 
 def notification_record_incident_update(*, update) -> Notification:
-    return Notification.objects.create(
+    notification = Notification.objects.create(
         page_id=update.incident.page_id,
         kind=NotificationKind.INCIDENT_UPDATE,
         incident=update.incident,
         incident_update=update,
     )
+    delivery.enqueue_fan_out(notification.pk)
+    return notification
 
 
 def notification_record_postmortem(*, incident) -> Notification:
-    notification, _ = Notification.objects.get_or_create(
+    notification, created = Notification.objects.get_or_create(
         kind=NotificationKind.POSTMORTEM, incident=incident, defaults={"page_id": incident.page_id}
     )
+    if created:
+        delivery.enqueue_fan_out(notification.pk)
+    return notification
+
+
+def notification_record_subscription_email(*, kind: str, subscriber: Subscriber) -> Notification:
+    """An email about one subscription (confirmation, manage link, unsubscription, quarantine notice), sent
+    through the same outbox and queue as every notification: after commit, never from the web request."""
+    notification = Notification.objects.create(page_id=subscriber.page_id, kind=kind, subscriber=subscriber)
+    delivery.enqueue_fan_out(notification.pk)
     return notification
 
 
 def notification_record_component_change(*, change) -> Notification:
-    return Notification.objects.create(
+    notification = Notification.objects.create(
         page_id=change.component.page_id,
         kind=NotificationKind.COMPONENT_UPDATE,
         component_status_change=change,
     )
+    delivery.enqueue_fan_out(notification.pk)
+    return notification
 
 
 # --- Subscribers ------------------------------------------------------------------------------------------
@@ -514,6 +532,46 @@ def subscriber_reactivate(*, subscriber: Subscriber) -> Subscriber:
 def subscribers_reactivate(*, subscribers: Iterable[Subscriber] | QuerySet[Subscriber]) -> int:
     """Reactivate several; all or none (a conflict rolls every one back). Returns how many were reactivated."""
     return sum(_reactivate(subscriber) for subscriber in _locked(subscribers))
+
+
+# Statuspage purges quarantined subscribers after 90 days (reference §3.1).
+QUARANTINE_PURGE_AFTER = timedelta(days=90)
+
+
+@transaction.atomic
+def subscriber_quarantine(*, subscriber: Subscriber, reason: str = "") -> Subscriber:
+    """Active → quarantined: messages to this address bounce or its endpoint keeps failing. It gets nothing
+    until it subscribes again (or its owner resumes it from the manage page); purged after 90 days.
+    A webhook's contact address is told."""
+    subscriber = _lock(subscriber)
+    if subscriber.state != SubscriberState.ACTIVE:
+        return subscriber
+    now = timezone.now()
+    subscriber.state = SubscriberState.QUARANTINED
+    subscriber.quarantined_at = now
+    subscriber.purge_at = now + QUARANTINE_PURGE_AFTER
+    subscriber.updated_at = now
+    subscriber.save(update_fields=["state", "quarantined_at", "purge_at", "updated_at"])
+    logger.info("Quarantined subscriber %s: %s", subscriber.pk, reason[:200])
+    if subscriber.mode != SubscriberMode.EMAIL and subscriber.email:
+        notification_record_subscription_email(kind=NotificationKind.QUARANTINED, subscriber=subscriber)
+    return subscriber
+
+
+def subscribers_purge_quarantined(*, now=None, batch: int = 1000) -> int:
+    """Delete quarantined subscribers past their purge date, in batches."""
+    now = now or timezone.now()
+    total = 0
+    while True:
+        ids = list(
+            Subscriber.objects.filter(state=SubscriberState.QUARANTINED, purge_at__lt=now).values_list("pk", flat=True)[
+                :batch
+            ]
+        )
+        if not ids:
+            return total
+        Subscriber.objects.filter(pk__in=ids, state=SubscriberState.QUARANTINED).delete()
+        total += len(ids)
 
 
 def _check_resendable(subscriber: Subscriber, *, field: str) -> None:
