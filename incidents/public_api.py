@@ -1,17 +1,15 @@
 """Public Status API v2 (reference §1): read-only, anonymous, cacheable, routed by host."""
 
-import functools
-import hashlib
-import json
 from collections.abc import Callable
 
 from django.db.models import Prefetch
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from components.models import Component, ComponentGroup
 from components.payloads import components_v2
 from statuspage.payloads import page_v2
+from statuspage.public_api import cacheable_json, public_endpoint, public_error
 from statuspage.selectors import page_for_request
 
 from .models import AffectedComponent, Incident, IncidentQuerySet, IncidentUpdate
@@ -19,7 +17,6 @@ from .payloads import incident_v2
 from .selectors import page_rollup, page_status
 
 RECENT_LIMIT = 50
-CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
 
 
 def incidents_for_payload(queryset):
@@ -35,58 +32,10 @@ def incidents_for_payload(queryset):
     )
 
 
-def json_response(request: HttpRequest, body: dict) -> HttpResponse:
-    """JSON with CORS for widgets, an ETag (304 on a match) and a short shared-cache lifetime."""
-    content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-    etag = '"' + hashlib.sha256(content).hexdigest()[:32] + '"'
-    # Weak comparison, as RFC 9110 asks for If-None-Match (a proxy may have weakened the tag).
-    wanted = [tag.strip().removeprefix("W/") for tag in request.headers.get("If-None-Match", "").split(",")]
-    if etag in wanted or "*" in wanted:
-        response: HttpResponse = HttpResponseNotModified()
-    else:
-        response = HttpResponse(content, content_type="application/json; charset=utf-8")
-    response["ETag"] = etag
-    response["Cache-Control"] = CACHE_CONTROL
-    response["Access-Control-Allow-Origin"] = "*"
-    response["Vary"] = "Host"
-    return response
-
-
-def v2_endpoint(view):
-    """GET only; every error is JSON (clients fail on HTML), with CORS so widgets can read it."""
-
-    @csrf_exempt  # read-only and anonymous: a stray POST gets a JSON 405, not Django's CSRF page
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.method == "OPTIONS":
-            response = HttpResponse(status=204)
-            response["Access-Control-Allow-Origin"] = "*"
-            response["Access-Control-Allow-Methods"] = "GET, OPTIONS"
-            response["Access-Control-Allow-Headers"] = "If-None-Match, Content-Type"
-            response["Access-Control-Max-Age"] = "86400"
-            return response
-        if request.method not in ("GET", "HEAD"):
-            response = _error(405, "method_not_allowed", f"{request.method} is not allowed here.")
-            response["Allow"] = "GET, HEAD, OPTIONS"
-            return response
-        try:
-            return view(request, *args, **kwargs)
-        except Http404 as exc:
-            return _error(404, "not_found", str(exc) or "Not found.")
-
-    return wrapper
-
-
 @csrf_exempt
 def not_found(request: HttpRequest) -> HttpResponse:
     """Whatever the method: there is nothing here."""
-    return _error(404, "not_found", "No such endpoint.")
-
-
-def _error(status_code: int, error: str, message: str) -> HttpResponse:
-    response = JsonResponse({"error": error, "message": message}, status=status_code)
-    response["Access-Control-Allow-Origin"] = "*"
-    return response
+    return public_error("not_found", "No such endpoint.", 404)
 
 
 def _context(request: HttpRequest):
@@ -107,7 +56,7 @@ def _incident_rows(page, select: Selection, limit: int | None = None) -> list[In
     return list(queryset[:limit] if limit is not None else queryset)
 
 
-@v2_endpoint
+@public_endpoint()
 def summary(request: HttpRequest) -> HttpResponse:
     """The widget's endpoint, so the busiest: everything is read once and the roll-up computed from it."""
     page, base_url, body = _context(request)
@@ -117,29 +66,29 @@ def summary(request: HttpRequest) -> HttpResponse:
     body["scheduled_maintenances"] = [incident_v2(i, base_url) for i in rows if i.is_maintenance]
     statuses = [c["status"] for c in body["components"] if not c["group"]]
     body["status"] = page_rollup(statuses, rows).as_dict()
-    return json_response(request, body)
+    return cacheable_json(request, body)
 
 
-@v2_endpoint
+@public_endpoint()
 def status(request: HttpRequest) -> HttpResponse:
     page, _, body = _context(request)
     body["status"] = page_status(page).as_dict()
-    return json_response(request, body)
+    return cacheable_json(request, body)
 
 
-@v2_endpoint
+@public_endpoint()
 def components(request: HttpRequest) -> HttpResponse:
     page, _, body = _context(request)
     body["components"] = _components(page)
-    return json_response(request, body)
+    return cacheable_json(request, body)
 
 
 def _incident_list(select: Selection, key: str, limit: int | None = None):
-    @v2_endpoint
+    @public_endpoint()
     def view(request: HttpRequest) -> HttpResponse:
         page, base_url, body = _context(request)
         body[key] = [incident_v2(i, base_url) for i in _incident_rows(page, select, limit)]
-        return json_response(request, body)
+        return cacheable_json(request, body)
 
     return view
 

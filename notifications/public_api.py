@@ -10,23 +10,18 @@ never skip the double opt-in; they are rate-limited per client IP and per addres
 process shares; and a GET creates nothing (an `<img>` on any page would otherwise subscribe its visitors).
 """
 
-import functools
-
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
-from django.views.decorators.csrf import csrf_exempt
-from rest_framework.exceptions import ParseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from incidents.models import Incident
 from statuspage import ratelimit
 from statuspage.api import as_id_list, as_str, read_body, unwrap
 from statuspage.errors import ServiceError
 from statuspage.formats import iso_ms
+from statuspage.public_api import public_endpoint
 from statuspage.selectors import page_for_request
 
 from . import services
-
-ALLOWED_HEADERS = "Content-Type, Accept, X-Requested-With"
 
 
 def subscriber_v2(subscription: services.Subscription) -> dict:
@@ -45,57 +40,22 @@ def subscriber_v2(subscription: services.Subscription) -> dict:
     }
 
 
-def _cors(response: HttpResponse, methods: str) -> HttpResponse:
-    response["Access-Control-Allow-Origin"] = "*"
-    response["Access-Control-Allow-Methods"] = methods
-    response["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
-    # Writes and per-address answers: never stored by a shared cache.
-    response["Cache-Control"] = "no-store"
-    return response
+def _json(body: dict, status: int) -> HttpResponse:
+    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
 
 
-def _json(body: dict, status: int, headers: dict[str, str] | None = None) -> HttpResponse:
-    return JsonResponse(body, status=status, headers=headers, json_dumps_params={"ensure_ascii": False})
+def _limit_ip(request: HttpRequest) -> None:
+    ratelimit.enforce(
+        f"public-write:ip:{ratelimit.client_ip(request)}",
+        limit=settings.PUBLIC_RATE_LIMIT_PER_IP,
+        window=settings.PUBLIC_RATE_LIMIT_WINDOW,
+        what="subscription requests from this address",
+    )
 
 
-def v2_write_endpoint(*methods: str):
-    """Like incidents.public_api.v2_endpoint, for endpoints that write: the listed methods (plus an OPTIONS
-    preflight), CSRF-exempt because they are anonymous and cookie-less, CORS `*`, JSON for every error, and
-    the per-IP rate limit on every call that may write."""
-    allowed = ", ".join([*methods, "OPTIONS"])
-
-    def decorator(view):
-        @csrf_exempt
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if request.method == "OPTIONS":
-                response = HttpResponse(status=204)
-                response["Access-Control-Max-Age"] = "86400"
-            elif request.method not in methods:
-                response = _json(
-                    {"error": "method_not_allowed", "message": f"{request.method} is not allowed here."}, 405
-                )
-                response["Allow"] = allowed
-            else:
-                try:
-                    ratelimit.enforce(
-                        f"public-write:ip:{ratelimit.client_ip(request)}",
-                        limit=settings.PUBLIC_RATE_LIMIT_PER_IP,
-                        window=settings.PUBLIC_RATE_LIMIT_WINDOW,
-                        what="subscription requests from this address",
-                    )
-                    response = view(request, *args, **kwargs)
-                except ServiceError as exc:
-                    response = _json(exc.as_dict(), exc.status_code, exc.headers)
-                except Http404 as exc:
-                    response = _json({"error": "not_found", "message": str(exc) or "Not found."}, 404)
-                except ParseError as exc:
-                    response = _json({"error": "bad_request", "message": str(exc.detail)}, 400)
-            return _cors(response, allowed)
-
-        return wrapper
-
-    return decorator
+def write_endpoint(*methods: str):
+    """A public write: the listed methods, never cached, every call that may write counted per client IP."""
+    return public_endpoint(*methods, cacheable=False, rate_limit=_limit_ip)
 
 
 def _limit_address(address: str) -> None:
@@ -108,7 +68,7 @@ def _limit_address(address: str) -> None:
         )
 
 
-@v2_write_endpoint("POST")
+@write_endpoint("POST")
 def subscribers(request: HttpRequest) -> HttpResponse:
     page = page_for_request(request)
     fields = unwrap(read_body(request), "subscriber")
@@ -135,14 +95,14 @@ def subscribers(request: HttpRequest) -> HttpResponse:
     return _json(subscriber_v2(subscription), 201)
 
 
-@v2_write_endpoint("DELETE")
+@write_endpoint("DELETE")
 def subscriber_detail(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     subscription = services.subscription_for_anonymous(page=page_for_request(request), subscription_id=subscriber_id)
     subscription = services.subscription_cancel_anonymous(subscription=subscription)
     return _json(subscriber_v2(subscription), 200)
 
 
-@v2_write_endpoint("POST")
+@write_endpoint("POST")
 def resend_confirmation(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     subscription = services.subscription_for_anonymous(page=page_for_request(request), subscription_id=subscriber_id)
     _limit_address(subscription.email)

@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import Http404, JsonResponse
+from django.http import Http404
 from django.urls import re_path
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -27,7 +27,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from .errors import Conflict, ServiceError
+from .errors import Conflict, HttpError, NotFound, ServiceError, error_response
 from .models import ApiKey, IdempotencyRecord, Page, hash_api_key
 from .validators import check_moment
 
@@ -354,13 +354,16 @@ _DRF_ERROR_NAMES = {
 }
 
 
-def exception_handler(exc, context):
-    """Every error is `{"error": ..., "message": ...}` JSON, with `field` for validation errors."""
-    headers = {}
+def as_service_error(exc: Exception) -> ServiceError | None:
+    """The error an exception raised while answering an API call stands for, or None for a bug (a 500).
+
+    Services' errors stand for themselves; Django's 404 and DRF's errors (malformed body, authentication,
+    throttling, ...) become the equivalent ServiceError, so every API answers them with one body.
+    """
     if isinstance(exc, ServiceError):
-        return Response(exc.as_dict(), status=exc.status_code, headers=exc.headers)
+        return exc
     if isinstance(exc, Http404):
-        return Response({"error": "not_found", "message": str(exc) or "Not found."}, status=404)
+        return NotFound(str(exc) or "Not found.")
     if isinstance(exc, exceptions.ValidationError):
         detail = exc.detail
         field = None
@@ -370,29 +373,34 @@ def exception_handler(exc, context):
             message = str(messages[0] if isinstance(messages, list) else messages)
         elif isinstance(detail, list) and detail:
             message = str(detail[0])
-        body = {"error": "validation_failed", "message": message}
-        if field:
-            body["field"] = field
-        return Response(body, status=422)
+        return ServiceError(message, field=field)
     if isinstance(exc, exceptions.APIException):
+        headers = {}
         if isinstance(exc, exceptions.Throttled):
             headers["Retry-After"] = str(max(1, int(exc.wait or 1)))
             message = f"Rate limit exceeded; retry in {headers['Retry-After']} s."
         else:
             message = str(exc.detail)
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header
+        auth_header = getattr(exc, "auth_header", None)
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
         code = exc.status_code
-        return Response(
-            {"error": _DRF_ERROR_NAMES.get(code, "error"), "message": message}, status=code, headers=headers
-        )
+        return HttpError(code, _DRF_ERROR_NAMES.get(code, "error"), message, headers=headers)
     return None
+
+
+def exception_handler(exc, context):
+    """Every error is `{"error": ..., "message": ...}` JSON, with `field` for validation errors."""
+    error = as_service_error(exc)
+    if error is None:
+        return None
+    return Response(error.as_dict(), status=error.status_code, headers=error.headers)
 
 
 @csrf_exempt
 def not_found(request, *args, **kwargs):
     """Unknown paths under /v1/ answer JSON, never HTML (whatever the method: no CSRF page either)."""
-    return JsonResponse({"error": "not_found", "message": "No such endpoint."}, status=404)
+    return error_response("not_found", "No such endpoint.", 404)
 
 
 # --- Idempotency ------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Request hygiene shared by every URL."""
 
-from django.http import JsonResponse
+from .errors import error_response
 
 
 class RejectNulBytesMiddleware:
@@ -16,5 +16,5 @@ class RejectNulBytesMiddleware:
             or "%00" in request.META.get("QUERY_STRING", "")
             or any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists())
         ):
-            return JsonResponse({"error": "bad_request", "message": "The URL contains a NUL byte."}, status=400)
+            return error_response("bad_request", "The URL contains a NUL byte.", 400)
         return self.get_response(request)

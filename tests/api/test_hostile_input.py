@@ -3,11 +3,15 @@
 import json
 
 import pytest
-from django.test import RequestFactory
+from django.http import Http404
+from django.test import Client, RequestFactory
+from rest_framework import exceptions
 
 from components.models import Component
 from incidents.models import Incident
 from incidents.services import incident_create, incident_resolve, postmortem_publish, postmortem_save_draft
+from statuspage.api import as_service_error
+from statuspage.errors import RateLimited, ServiceError, error_body, error_response
 from statuspage.views import server_error
 
 
@@ -130,3 +134,118 @@ def test_server_errors_on_api_paths_are_json():
     assert json.loads(response.content)["error"] == "internal_error"
     html = server_error(RequestFactory().get("/incidents/x"))
     assert html["Content-Type"].startswith("text/html")
+
+
+# --- One shape for every error ---------------------------------------------------------------------------
+
+
+def _is_error_body(response) -> bool:
+    body = json.loads(response.content)
+    return (
+        response["Content-Type"] == "application/json"
+        and set(body) in ({"error", "message"}, {"error", "message", "field"})
+        and all(isinstance(value, str) and value for value in body.values())
+        and body["error"].replace("_", "").isalpha()
+        and body["error"].islower()
+    )
+
+
+def test_every_json_error_has_the_same_shape(api, client, page, other_page, settings):
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.STATUSPAGE_DOMAIN = "status.example"
+    settings.PUBLIC_RATE_LIMIT_PER_IP = 3
+    public = Client(HTTP_HOST="acme.status.example")
+    v1 = f"/v1/pages/{page.pk}"
+    form = "application/x-www-form-urlencoded"
+    answers = {
+        "v1 no key": client.get(f"{v1}/components"),
+        "v1 unknown key": client.get(f"{v1}/components", HTTP_AUTHORIZATION="OAuth nope"),
+        "v1 another tenant": api.get(f"/v1/pages/{other_page.pk}/components"),
+        "v1 service error": api.post(f"{v1}/components", {"component": {"name": ""}}, format="json"),
+        "v1 malformed body": api.generic("POST", f"{v1}/components", "{", content_type="application/json"),
+        "v1 wrong method": api.put(f"{v1}/subscribers/count"),
+        "v1 unknown path": api.get("/v1/nothing"),
+        "NUL byte in the URL": api.get(f"{v1}/components?q=%00"),
+        "v2 unknown page": client.get("/api/v2/summary.json?page=nope"),
+        "v2 wrong method": public.post("/api/v2/summary.json"),
+        "v2 unknown path": public.get("/api/v2/nothing.json"),
+        "v2 write service error": public.post("/api/v2/subscribers.json", "subscriber[email]=x", content_type=form),
+        "v2 write malformed body": public.post("/api/v2/subscribers.json", "{", content_type="application/json"),
+        "v2 write unknown id": public.delete("/api/v2/subscribers/abcdefabcdef.json"),
+        "v2 write wrong method": public.get("/api/v2/subscribers.json"),
+        "v2 write rate limited": public.post("/api/v2/subscribers.json", "subscriber[email]=y", content_type=form),
+    }
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    answers["unreadable request"] = api.get(f"{v1}/components?" + "&".join(f"f{i}=1" for i in range(10)))
+    answers["server error"] = server_error(RequestFactory().get(f"{v1}/components"))
+
+    assert {name: r.status_code for name, r in answers.items()} == {
+        "v1 no key": 401,
+        "v1 unknown key": 401,
+        "v1 another tenant": 404,
+        "v1 service error": 422,
+        "v1 malformed body": 400,
+        "v1 wrong method": 405,
+        "v1 unknown path": 404,
+        "NUL byte in the URL": 400,
+        "v2 unknown page": 404,
+        "v2 wrong method": 405,
+        "v2 unknown path": 404,
+        "v2 write service error": 422,
+        "v2 write malformed body": 400,
+        "v2 write unknown id": 404,
+        "v2 write wrong method": 405,
+        "v2 write rate limited": 429,
+        "unreadable request": 400,
+        "server error": 500,
+    }
+    assert [name for name, response in answers.items() if not _is_error_body(response)] == []
+
+
+def test_the_error_helpers_build_that_shape():
+    assert error_body("conflict", "Taken.") == {"error": "conflict", "message": "Taken."}
+    assert error_body("validation_failed", "Bad.", field="name") == {
+        "error": "validation_failed",
+        "message": "Bad.",
+        "field": "name",
+    }
+    response = error_response("not_found", "No “such” page.", 404, headers={"X-Extra": "1"})
+    assert (response.status_code, response["Content-Type"], response["X-Extra"]) == (404, "application/json", "1")
+    assert response.content.decode() == '{"error": "not_found", "message": "No “such” page."}'
+
+    limited = RateLimited("Slow down.", retry_after=7, field="email").as_response(headers={"X-Extra": "1"})
+    assert (limited.status_code, limited["Retry-After"], limited["X-Extra"]) == (429, "7", "1")
+    assert json.loads(limited.content) == {"error": "rate_limited", "message": "Slow down.", "field": "email"}
+
+
+@pytest.mark.parametrize(
+    ("exception", "expected"),
+    [
+        (
+            ServiceError("Bad.", field="name"),
+            (422, {"error": "validation_failed", "message": "Bad.", "field": "name"}, {}),
+        ),
+        (Http404("No such page."), (404, {"error": "not_found", "message": "No such page."}, {})),
+        (Http404(), (404, {"error": "not_found", "message": "Not found."}, {})),
+        (exceptions.ParseError("Malformed."), (400, {"error": "bad_request", "message": "Malformed."}, {})),
+        (
+            exceptions.ValidationError({"name": ["Required."]}),
+            (422, {"error": "validation_failed", "message": "Required.", "field": "name"}, {}),
+        ),
+        (
+            exceptions.Throttled(wait=3),
+            (429, {"error": "rate_limited", "message": "Rate limit exceeded; retry in 3 s."}, {"Retry-After": "3"}),
+        ),
+        (
+            exceptions.NotAuthenticated(),
+            (401, {"error": "unauthorized", "message": "Authentication credentials were not provided."}, {}),
+        ),
+    ],
+)
+def test_exceptions_become_one_kind_of_error(exception, expected):
+    error = as_service_error(exception)
+    assert (error.status_code, error.as_dict(), dict(error.headers)) == expected
+
+
+def test_a_bug_is_not_an_error_answer():
+    assert as_service_error(ValueError("a bug")) is None

@@ -337,3 +337,57 @@ def test_timestamps_are_utc_with_milliseconds(client, page):
     component = make_component(page, "X", created_at=datetime(2024, 6, 7, 1, 0, 17, 309000, tzinfo=UTC))
     (c,) = get(client, "/api/v2/components.json")["components"]
     assert (c["id"], c["created_at"]) == (component.pk, "2024-06-07T01:00:17.309Z")
+
+
+# Headers every response gets from middleware; not what these tests are about.
+_SITE_HEADERS = {
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Content-Length",
+}
+
+
+def headers_of(response) -> dict:
+    return {name: value for name, value in response.headers.items() if name not in _SITE_HEADERS}
+
+
+def test_every_answer_of_a_read_endpoint_has_exactly_its_headers(client, page):
+    ok = client.get("/api/v2/summary.json")
+    assert headers_of(ok) == {
+        "Content-Type": "application/json; charset=utf-8",
+        "ETag": ok["ETag"],
+        "Cache-Control": "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400",
+        "Access-Control-Allow-Origin": "*",
+        "Vary": "Host",
+    }
+    assert headers_of(client.get("/api/v2/summary.json", HTTP_IF_NONE_MATCH=ok["ETag"])) == {
+        "ETag": ok["ETag"],
+        "Cache-Control": "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400",
+        "Access-Control-Allow-Origin": "*",
+        "Vary": "Host",
+    }
+    assert headers_of(client.options("/api/v2/summary.json")) == {
+        "Content-Type": "text/html; charset=utf-8",
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": "GET, OPTIONS",
+        "Access-Control-Allow-Headers": "If-None-Match, Content-Type",
+        "Access-Control-Max-Age": "86400",
+    }
+    wrong_method = client.post("/api/v2/summary.json")
+    assert (wrong_method.status_code, wrong_method.json()) == (
+        405,
+        {"error": "method_not_allowed", "message": "POST is not allowed here."},
+    )
+    assert headers_of(wrong_method) == {
+        "Content-Type": "application/json",
+        "Access-Control-Allow-Origin": "*",
+        "Allow": "GET, HEAD, OPTIONS",
+    }
+    no_page = client.get("/api/v2/summary.json?page=nope")
+    assert no_page.status_code == 404
+    assert headers_of(no_page) == {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}
+    no_path = client.delete("/api/v2/nothing-here.json")
+    assert (no_path.status_code, no_path.json()) == (404, {"error": "not_found", "message": "No such endpoint."})
+    assert headers_of(no_path) == {"Content-Type": "application/json", "Access-Control-Allow-Origin": "*"}

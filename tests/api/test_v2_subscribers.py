@@ -241,3 +241,69 @@ def test_unknown_host_without_a_default_page_is_json_404(settings, page, other_p
     )
     assert response.status_code == 201
     assert Subscriber.objects.get().page_id == other_page.pk
+
+
+_SITE_HEADERS = {
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+    "Content-Length",
+}
+
+
+def _headers(response) -> dict:
+    return {name: value for name, value in response.headers.items() if name not in _SITE_HEADERS}
+
+
+def _write_headers(methods: str, content_type: str = "application/json", **extra) -> dict:
+    return {
+        "Content-Type": content_type,
+        **extra,
+        "Access-Control-Allow-Origin": "*",
+        "Access-Control-Allow-Methods": methods,
+        "Access-Control-Allow-Headers": "Content-Type, Accept, X-Requested-With",
+        "Cache-Control": "no-store",
+    }
+
+
+def test_every_answer_of_a_write_endpoint_has_exactly_its_headers(public, page, settings):
+    settings.PUBLIC_RATE_LIMIT_PER_IP = 4
+    form = "application/x-www-form-urlencoded"
+
+    preflight = public.options("/api/v2/subscribers.json")
+    assert preflight.status_code == 204
+    assert _headers(preflight) == _write_headers(
+        "POST, OPTIONS", "text/html; charset=utf-8", **{"Access-Control-Max-Age": "86400"}
+    )
+    wrong_method = public.get("/api/v2/subscribers/abcdefabcdef.json")
+    assert (wrong_method.status_code, wrong_method.json()) == (
+        405,
+        {"error": "method_not_allowed", "message": "GET is not allowed here."},
+    )
+    assert _headers(wrong_method) == _write_headers("DELETE, OPTIONS", Allow="DELETE, OPTIONS")
+
+    created = public.post("/api/v2/subscribers.json", "subscriber[email]=a@example.com", content_type=form)
+    invalid = public.post("/api/v2/subscribers.json", "subscriber[email]=nope", content_type=form)
+    malformed = public.post("/api/v2/subscribers.json", "{", content_type="application/json")
+    missing = public.post("/api/v2/subscribers/abcdefabcdef/resend_confirmation")
+    assert [r.status_code for r in (created, invalid, malformed, missing)] == [201, 422, 400, 404]
+    for response in (created, invalid, malformed):
+        assert _headers(response) == _write_headers("POST, OPTIONS")
+    assert _headers(missing) == _write_headers("POST, OPTIONS")
+    assert invalid.json() == {
+        "error": "validation_failed",
+        "message": "'nope' is not a valid email address.",
+        "field": "email",
+    }
+    assert missing.json() == {"error": "not_found", "message": "No such subscriber.", "field": "id"}
+    assert malformed.json()["error"] == "bad_request"
+
+    # Four calls were counted, not the preflight or the refused method: the fifth is over the limit.
+    limited = public.post("/api/v2/subscribers.json", "subscriber[email]=b@example.com", content_type=form)
+    assert limited.status_code == 429
+    assert _headers(limited) == _write_headers("POST, OPTIONS", **{"Retry-After": limited["Retry-After"]})
+    assert limited.json() == {
+        "error": "rate_limited",
+        "message": f"Too many subscription requests from this address; retry in {limited['Retry-After']} s.",
+    }
