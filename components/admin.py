@@ -1,8 +1,13 @@
+import copy
+
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.db import transaction
 
-from statuspage.admin import PageScopedAdminMixin, ServiceModelForm
+from statuspage.admin import PageScopedAdminMixin, ServiceModelForm, scope_queryset
 from statuspage.errors import ServiceError
+from statuspage.services import UNSET
 
 from .models import Component, ComponentGroup, ComponentStatus
 from .services import (
@@ -13,6 +18,7 @@ from .services import (
     component_group_update,
     component_set_status,
     component_update,
+    components_set_status,
 )
 
 
@@ -61,12 +67,8 @@ class ComponentForm(ServiceModelForm):
 
 def _status_action(status: ComponentStatus):
     def action(modeladmin, request, queryset):
-        changed = 0
         try:
-            with transaction.atomic():
-                for component in queryset:
-                    if component_set_status(component=component, status=status) is not None:
-                        changed += 1
+            changed = len(components_set_status(components=queryset, status=status))
         except ServiceError as error:
             modeladmin.message_user(request, error.message, messages.ERROR)
             return
@@ -98,6 +100,18 @@ class ComponentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
             form.base_fields["group"].queryset = ComponentGroup.objects.filter(page=obj.page_id)
         return form
 
+    def changelist_view(self, request, extra_context=None):
+        if request.method != "POST" or "_save" not in request.POST:
+            return super().changelist_view(request, extra_context)
+        # The list's quick status edits save row by row, each through `component_set_status`, in one
+        # transaction. Lock every row they name first, in primary-key order in one query, as the services
+        # lock: an incident update changing the same components then waits instead of deadlocking.
+        ids = [value for key, value in request.POST.items() if key.startswith("form-") and key.endswith("-id")]
+        rows = self.changeable(request, self.get_queryset(request).filter(pk__in=ids))
+        with transaction.atomic():
+            list(rows.select_for_update(no_key=True, of=("self",)).order_by("pk").values_list("pk", flat=True))
+            return super().changelist_view(request, extra_context)
+
     def save_model(self, request, obj, form, change):
         if isinstance(form, ServiceModelForm):
             return  # The service wrote it while the form was validated.
@@ -119,6 +133,16 @@ class ComponentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
 
 
 class ComponentGroupForm(ServiceModelForm):
+    """A group and its members: created together by `component_group_create`, edited by `component_group_update`
+    (the services check the components are on the group's page)."""
+
+    components = forms.ModelMultipleChoiceField(
+        queryset=Component.objects.none(),
+        required=False,
+        widget=FilteredSelectMultiple("components", is_stacked=False),
+        help_text="Its members, in page order.",
+    )
+
     class Meta:
         model = ComponentGroup
         fields = ["page", "name", "description", "position"]
@@ -127,15 +151,29 @@ class ComponentGroupForm(ServiceModelForm):
         super().__init__(*args, **kwargs)
         if "position" in self.fields:
             self.fields["position"].required = False
+        if not self.instance._state.adding:
+            self.fields["components"].queryset = Component.objects.filter(page=self.instance.page_id)
+            self.fields["components"].initial = list(self.instance.components.values_list("pk", flat=True))
 
     def save_via_service(self):
         data = self.cleaned_data
+        members = list(data["components"].order_by("position", "created_at"))
         if self.instance._state.adding:
             return component_group_create(
-                page=data["page"], name=data["name"], description=data["description"], position=data["position"]
+                page=data["page"],
+                name=data["name"],
+                description=data["description"],
+                position=data["position"],
+                components=members,
             )
+        position = data.get("position")
         return component_group_update(
-            group=self.instance, name=data["name"], description=data["description"], position=data.get("position")
+            group=self.instance,
+            name=data["name"],
+            description=data["description"],
+            # Left empty: the group keeps its place.
+            position=UNSET if position is None else position,
+            components=members if "components" in self.changed_data else UNSET,
         )
 
 
@@ -149,6 +187,16 @@ class ComponentGroupAdmin(PageScopedAdminMixin, admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["page"] if obj is not None else []
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            # Before a page is chosen: the components of the member's pages (the service refuses another page's).
+            # A copy: the declared field is shared by every form class the admin builds.
+            field = copy.deepcopy(form.base_fields["components"])
+            field.queryset = scope_queryset(request, Component.objects.select_related("page"), "page")
+            form.base_fields["components"] = field
+        return form
 
     def delete_model(self, request, obj):
         component_group_delete(group=obj)

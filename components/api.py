@@ -8,14 +8,20 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
-from incidents.models import Incident
 from statuspage.api import V1View, as_bool, as_date, as_id_list, as_int, as_str, unwrap
 from statuspage.errors import ServiceError
 from statuspage.formats import iso_s
 
 from .models import Component, ComponentGroup, ComponentStatus
 from .payloads import component_v1
-from .selectors import Outage, component_outage, components_on_page
+from .selectors import (
+    Outage,
+    component_outage,
+    components_on_page,
+    group_outage,
+    groups_with_components,
+    related_incident_ids,
+)
 from .services import (
     component_create,
     component_delete,
@@ -111,14 +117,6 @@ class ComponentDetail(V1View):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def _groups_with_children(page, groups=None) -> list[tuple[ComponentGroup, list[Component]]]:
-    groups = list(groups if groups is not None else ComponentGroup.objects.filter(page=page))
-    children: dict[str, list[Component]] = {g.pk: [] for g in groups}
-    for component in Component.objects.filter(group__in=groups).order_by("position", "created_at"):
-        children[component.group_id].append(component)
-    return [(g, children[g.pk]) for g in groups]
-
-
 def _group_fields(request, page) -> dict:
     data = unwrap(request.data, "component_group")
     fields: dict = {}
@@ -141,7 +139,7 @@ class ComponentGroupList(V1View):
         page = self.get_page()
         offset, limit = self.pagination()
         groups = ComponentGroup.objects.filter(page=page).order_by("position", "created_at")[offset : offset + limit]
-        return Response([group_v1(g, kids) for g, kids in _groups_with_children(page, groups)])
+        return Response([group_v1(g, kids) for g, kids in groups_with_components(page, groups)])
 
     def post(self, request, page_id):
         page = self.get_page()
@@ -150,13 +148,8 @@ class ComponentGroupList(V1View):
             raise ServiceError("A name is required.", field="name")
         if not fields.get("components"):
             raise ServiceError("A group needs at least one component.", field="components")
-        components = fields.pop("components")
-        position = fields.pop("position", None)
-        group = component_group_create(
-            page=page, name=fields["name"], description=fields.get("description", ""), position=position
-        )
-        group = component_group_update(group=group, components=components)
-        return Response(group_v1(group, components), status=status.HTTP_201_CREATED)
+        group = component_group_create(page=page, **fields)
+        return Response(group_v1(group, fields["components"]), status=status.HTTP_201_CREATED)
 
 
 class ComponentGroupDetail(V1View):
@@ -168,20 +161,20 @@ class ComponentGroupDetail(V1View):
 
     def get(self, request, page_id, group_id):
         group = self.get_group()
-        ((_, kids),) = _groups_with_children(group.page, [group])
+        ((_, kids),) = groups_with_components(group.page, [group])
         return Response(group_v1(group, kids))
 
     def patch(self, request, page_id, group_id):
         group = self.get_group()
         group = component_group_update(group=group, **_group_fields(request, group.page))
-        ((_, kids),) = _groups_with_children(group.page, [group])
+        ((_, kids),) = groups_with_components(group.page, [group])
         return Response(group_v1(group, kids))
 
     put = patch
 
     def delete(self, request, page_id, group_id):
         group = self.get_group()
-        ((_, kids),) = _groups_with_children(group.page, [group])
+        ((_, kids),) = groups_with_components(group.page, [group])
         body = group_v1(group, kids)
         component_group_delete(group=group)
         return Response(body)
@@ -246,16 +239,6 @@ def _uptime_body(obj, start: date, end: date, outage: Outage, incidents) -> dict
     }
 
 
-def _related_incidents(components, window_start, window_end) -> list[str]:
-    return list(
-        Incident.objects.filter(components__in=components, started_at__lt=window_end)
-        .exclude(resolved_at__lt=window_start)
-        .order_by("started_at")
-        .values_list("pk", flat=True)
-        .distinct()
-    )
-
-
 class ComponentUptime(ComponentDetail):
     http_method_names = ["get", "head", "options"]
 
@@ -264,7 +247,7 @@ class ComponentUptime(ComponentDetail):
         start, end = _uptime_range(request, component.page, component.start_date)
         window_start, window_end = _window(component.page, start, end)
         outage = component_outage(component, window_start, min(window_end, timezone.now()))
-        incidents = _related_incidents([component], window_start, window_end)
+        incidents = related_incident_ids([component], window_start, window_end)
         return Response(_uptime_body(component, start, end, outage, incidents))
 
 
@@ -273,17 +256,11 @@ class ComponentGroupUptime(ComponentGroupDetail):
 
     def get(self, request, page_id, group_id):
         group = self.get_group()
-        ((_, kids),) = _groups_with_children(group.page, [group])
+        ((_, kids),) = groups_with_components(group.page, [group])
         starts = [c.start_date for c in kids if c.start_date]
         start, end = _uptime_range(request, group.page, min(starts) if starts else None)
         window_start, window_end = _window(group.page, start, end)
         window_end = min(window_end, timezone.now())
-        outages = [component_outage(c, window_start, window_end) for c in kids]
-        # The group's uptime is its children's together: their outage over their summed time.
-        outage = Outage(
-            major_outage=sum(o.major_outage for o in outages),
-            partial_outage=sum(o.partial_outage for o in outages),
-            period=sum(o.period for o in outages) or round((window_end - window_start).total_seconds()),
-        )
-        incidents = _related_incidents(kids, window_start, window_end)
+        outage = group_outage(kids, window_start, window_end)
+        incidents = related_incident_ids(kids, window_start, window_end)
         return Response(_uptime_body(group, start, end, outage, incidents))

@@ -13,7 +13,7 @@ from django.utils import timezone
 from statuspage.errors import ServiceError
 from statuspage.models import Page
 
-from .models import Component, ComponentStatus, ComponentStatusChange
+from .models import Component, ComponentGroup, ComponentStatus, ComponentStatusChange
 
 
 @dataclass(frozen=True)
@@ -67,23 +67,77 @@ class Outage:
         return round(100 * (1 - downtime / self.period), 2)
 
 
-def component_outage(component: Component, start: datetime, end: datetime) -> Outage:
-    """Seconds of major and partial outage over [start, end), from the status intervals."""
+def components_outage(components: Sequence[Component], start: datetime, end: datetime) -> dict[str, Outage]:
+    """Each component's seconds of major and partial outage over [start, end), by component id.
+
+    One query reads the outage intervals of all the components; the overlaps are summed per component.
+    """
     now = timezone.now()
     intervals = ComponentStatusChange.objects.filter(
         Q(ended_at__isnull=True) | Q(ended_at__gt=start),
-        component=component,
+        component__in=[component.pk for component in components],
         started_at__lt=end,
         status__in=[ComponentStatus.MAJOR_OUTAGE, ComponentStatus.PARTIAL_OUTAGE],
-    ).values_list("status", "started_at", "ended_at")
-    seconds = {ComponentStatus.MAJOR_OUTAGE: 0.0, ComponentStatus.PARTIAL_OUTAGE: 0.0}
-    for status, started_at, ended_at in intervals:
+    ).values_list("component_id", "status", "started_at", "ended_at")
+    seconds = {
+        component.pk: {ComponentStatus.MAJOR_OUTAGE: 0.0, ComponentStatus.PARTIAL_OUTAGE: 0.0}
+        for component in components
+    }
+    for component_id, status, started_at, ended_at in intervals:
         overlap = min(ended_at or now, end) - max(started_at, start)
-        seconds[status] += max(overlap.total_seconds(), 0)
+        seconds[component_id][status] += max(overlap.total_seconds(), 0)
+    period = round((end - start).total_seconds())
+    return {
+        component_id: Outage(
+            major_outage=round(by_status[ComponentStatus.MAJOR_OUTAGE]),
+            partial_outage=round(by_status[ComponentStatus.PARTIAL_OUTAGE]),
+            period=period,
+        )
+        for component_id, by_status in seconds.items()
+    }
+
+
+def component_outage(component: Component, start: datetime, end: datetime) -> Outage:
+    """Seconds of major and partial outage over [start, end), from the status intervals."""
+    return components_outage([component], start, end)[component.pk]
+
+
+def group_outage(components: Sequence[Component], start: datetime, end: datetime) -> Outage:
+    """A group's outage over [start, end): its components' together, their outage over their summed time
+    (a group with no component has the window as its period, and no outage). One query."""
+    outages = components_outage(components, start, end).values()
     return Outage(
-        major_outage=round(seconds[ComponentStatus.MAJOR_OUTAGE]),
-        partial_outage=round(seconds[ComponentStatus.PARTIAL_OUTAGE]),
-        period=round((end - start).total_seconds()),
+        major_outage=sum(o.major_outage for o in outages),
+        partial_outage=sum(o.partial_outage for o in outages),
+        period=sum(o.period for o in outages) or round((end - start).total_seconds()),
+    )
+
+
+def groups_with_components(
+    page: Page, groups: Iterable[ComponentGroup] | None = None
+) -> list[tuple[ComponentGroup, list[Component]]]:
+    """The page's groups (or the ones given), each with its components in page order, in one query for the
+    components (and one for the groups when none are given)."""
+    groups = list(groups if groups is not None else ComponentGroup.objects.filter(page=page))
+    children: dict[str, list[Component]] = {group.pk: [] for group in groups}
+    for component in Component.objects.filter(group__in=groups).order_by("position", "created_at"):
+        children[component.group_id].append(component)
+    return [(group, children[group.pk]) for group in groups]
+
+
+def related_incident_ids(components: Iterable[Component], start: datetime, end: datetime) -> list[str]:
+    """The ids of the incidents that list any of these components and overlap [start, end), oldest first.
+
+    Read through the table of the incidents' `components` relation (`Component.incidents` is its reverse
+    side), so this app does not import the incidents app that sits above it.
+    """
+    links = Component.incidents.through.objects
+    return list(
+        links.filter(component__in=[component.pk for component in components], incident__started_at__lt=end)
+        .filter(Q(incident__resolved_at__isnull=True) | Q(incident__resolved_at__gte=start))
+        .order_by("incident__started_at")
+        .values_list("incident_id", flat=True)
+        .distinct()
     )
 
 

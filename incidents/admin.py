@@ -29,6 +29,7 @@ from .models import Incident, IncidentStatus, IncidentTemplate, IncidentUpdate, 
 from .services import (
     DEFAULT_BODIES,
     TEMPLATE_STATUSES,
+    incident_delete,
     incident_template_create,
     incident_template_delete,
     incident_template_update,
@@ -153,11 +154,7 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
         return super().construct_change_message(request, form, [], add)
 
     def delete_model(self, request, obj):
-        # No service deletes incidents; the page still has to show the change.
-        with transaction.atomic():
-            page = obj.page
-            obj.delete()
-            page.touch()
+        incident_delete(incident=obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
@@ -226,7 +223,10 @@ class IncidentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
             form,
             title=f"Post an update to “{incident}”",
             incident=incident,
-            components_help="A component left at its current status is not part of the update.",
+            components_help=(
+                "Every component given a status is part of the update, as affected, even when its status stays"
+                " as it is; “Not affected” leaves it out."
+            ),
         )
 
     def correct_record_view(self, request, object_id):

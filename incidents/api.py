@@ -1,20 +1,10 @@
 """Management API v1: incidents, their updates, postmortems and templates (reference §2.2, §2.3).
 
-PATCH semantics (Statuspage's: "if either status or message is modified, a new incident update is
-generated"):
-
-- a `status` different from the current one, a non-empty `body`, or a `components` map posts exactly one
-  new update (with the current status when none is given, and `""` as body when none is given);
-- `name`, `impact_override`, `metadata`, `component_ids`, `scheduled_*` and the automation switches are
-  edited in place and post nothing;
-- `status: "postmortem"` is refused (422 on `status`): publish the postmortem instead;
-- `null` means "not sent", except for `impact_override`, where `null` (or `""`) removes the override.
-
-A resolving PATCH posts a `resolved` update and changes only the components it names, unlike
-`incident_resolve`, which returns every affected component to operational.
+The views parse and call one service each. What a PATCH of an incident posts and edits (Statuspage's "if either
+status or message is modified, a new incident update is generated") is `incidents.services.incident_change`'s
+rule. `null` means "not sent", except for `impact_override`, where `null` (or `""`) removes the override.
 """
 
-from django.db import transaction
 from django.db.models import Prefetch, Q
 from django.http import Http404
 from rest_framework import status as http
@@ -41,11 +31,9 @@ from .public_api import incidents_for_payload
 from .services import (
     MAX_BODY,
     incident_backfill,
+    incident_change,
     incident_create,
     incident_delete,
-    incident_edit,
-    incident_post_update,
-    incident_set_automation,
     incident_template_create,
     incident_update_edit,
     postmortem_delete,
@@ -87,22 +75,12 @@ def _component_map(value) -> dict[str, str]:
     return statuses
 
 
-def _with_current_statuses(page, statuses: dict[str, str]) -> dict[str, str]:
-    """`""` keeps a component's status: the update records it as affected, old and new equal."""
-    keep = [component_id for component_id, status in statuses.items() if status == ""]
-    if not keep:
-        return statuses
-    current = dict(Component.objects.filter(page=page, pk__in=keep).values_list("pk", "status"))
-    # An unknown id stays "" here; the service names it in its 422.
-    return {component_id: status or current.get(component_id, "") for component_id, status in statuses.items()}
-
-
 def _incident_fields(data: dict) -> dict:
     """Typed values of the fields the client sent (and did not send as null)."""
     fields: dict = {}
     if _given(data, "name"):
         fields["name"] = as_str(data["name"], field="name", max_length=255)
-    if _given(data, "status") and data["status"] != "":
+    if _given(data, "status"):
         fields["status"] = as_str(data["status"], field="status")
     if _given(data, "body"):
         fields["body"] = as_str(data["body"], field="body", max_length=MAX_BODY)
@@ -234,7 +212,7 @@ class IncidentList(V1View):
             status=status,
             body=fields.get("body", ""),
             kind=IncidentKind.SCHEDULED if is_maintenance else IncidentKind.REALTIME,
-            components=_with_current_statuses(page, fields.get("components", {})),
+            components=fields.get("components"),
             component_ids=fields.get("component_ids", ()),
             impact_override=fields.get("impact_override"),
             deliver_notifications=fields.get("deliver_notifications", True),
@@ -304,41 +282,10 @@ class IncidentDetail(IncidentView):
         fields = _incident_fields(unwrap(request.data, "incident"))
         for name in ("backfilled", "backfill_date"):
             fields.pop(name, None)
-        with transaction.atomic():
-            self._edit(incident, fields)
-            self._post_update(incident, fields)
+        incident_change(incident=incident, **fields)
         return Response(self.incident_body(incident))
 
     put = patch
-
-    def _edit(self, incident: Incident, fields: dict) -> None:
-        edits = {
-            name: fields[name]
-            for name in ("name", "impact_override", "metadata", "component_ids", "scheduled_for", "scheduled_until")
-            if name in fields
-        }
-        if edits:
-            incident_edit(incident=incident, **edits)
-        flags = {name: fields[name] for name in AUTOMATION_FLAGS if name in fields}
-        if flags:
-            incident_set_automation(incident=incident, **flags)
-
-    def _post_update(self, incident: Incident, fields: dict) -> None:
-        status = fields.get("status")
-        if status == "postmortem" and incident.status != "postmortem":
-            raise ServiceError("Publish the postmortem to give an incident the postmortem status.", field="status")
-        # An incident showing its published postmortem is resolved underneath; later notes are posted as such.
-        current = "resolved" if incident.status == "postmortem" else incident.status
-        status_changed = status is not None and status not in (incident.status, current)
-        if not (status_changed or fields.get("body") or fields.get("components")):
-            return
-        incident_post_update(
-            incident=incident,
-            status=status if status_changed else current,
-            body=fields.get("body", ""),
-            components=_with_current_statuses(incident.page, fields.get("components", {})),
-            deliver_notifications=fields.get("deliver_notifications", True),
-        )
 
     def delete(self, request, page_id, incident_id):
         incident = self.get_incident()

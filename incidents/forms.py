@@ -235,8 +235,8 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
             .select_related("page", "group")
             .order_by("group__position", "position")
         )
-        # Affected components first, pre-selected with their current status (operational when closing). A select
-        # left at the component's current status is not part of the update (see `clean`).
+        # Affected components first, pre-selected with their current status (operational when closing). Each one
+        # given a status is named in the update, changed or not: the service's rule, the same as v1's.
         components.sort(key=lambda component: component.pk not in affected)
         initial = {
             component.pk: ComponentStatus.OPERATIONAL if closing else component.status
@@ -247,13 +247,7 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        # Only a status the user changed is part of the update: one left as it is would be recorded as an
-        # affected component going from its status to the same one.
-        cleaned["components"] = {
-            component_id: status
-            for component_id, status in self.clean_component_statuses().items()
-            if status != self.offered_components[component_id].status
-        }
+        cleaned["components"] = self.clean_component_statuses()
         return cleaned
 
     def save(self) -> IncidentUpdate | None:

@@ -68,7 +68,7 @@ class Month:
 
 
 @dataclass
-class StatusPage:
+class IndexPageData:
     rollup: Rollup
     rows: list[GroupRow | ComponentRow]
     incidents: list[Incident]
@@ -137,14 +137,18 @@ def page_rollup(component_statuses: Iterable[str], incidents: Iterable[Incident]
 
 
 def page_status(page: Page) -> Rollup:
-    """The page's roll-up read from the database, in two queries (`/` and summary.json reuse their rows)."""
+    """Only the page's roll-up (indicator and description), read from the database in two queries.
+
+    `/` and summary.json read more rows anyway and pass them to `page_rollup` instead.
+    """
     statuses = Component.objects.filter(page=page).values_list("status", flat=True)
     incidents = Incident.objects.filter(page=page).open().only("kind", "status", "impact_override", "computed_impact")
     return page_rollup(statuses, incidents)
 
 
-def status_page(page: Page, *, now: datetime | None = None) -> StatusPage:
-    """Everything `/` shows, in four queries: components (with groups), incidents, their updates, their components.
+def index_page_data(page: Page, *, now: datetime | None = None) -> IndexPageData:
+    """Everything `/` shows (the roll-up among it), in four queries: components (with groups), incidents, their
+    updates, their components.
 
     One incident query covers the open incidents and maintenances and the last `HISTORY_DAYS` days of
     history, so the count does not grow with the page.
@@ -169,7 +173,7 @@ def status_page(page: Page, *, now: datetime | None = None) -> StatusPage:
             by_day.setdefault(_local_day(incident.started_at, page), []).append(incident)
     days = [Day(day, by_day.get(day, [])) for day in (today - timedelta(days=n) for n in range(HISTORY_DAYS))]
 
-    return StatusPage(
+    return IndexPageData(
         rollup=page_rollup([c.status for c in components], incidents),
         rows=component_rows([c for c in components if _is_shown(c)]),
         incidents=[i for i in incidents if i.is_unresolved],

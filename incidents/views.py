@@ -21,7 +21,7 @@ def _context(request: HttpRequest, page: Page, **extra) -> dict:
 
 def index(request: HttpRequest) -> HttpResponse:
     page = page_for_request(request)
-    return render(request, "public/index.html", _context(request, page, status=selectors.status_page(page)))
+    return render(request, "public/index.html", _context(request, page, status=selectors.index_page_data(page)))
 
 
 def incident_detail(request: HttpRequest, incident_id: str) -> HttpResponse:

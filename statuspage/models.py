@@ -137,12 +137,6 @@ class Page(PublicIdModel):
             return f"{request.scheme}://{request.get_host()}"
         return "http://127.0.0.1:8000"
 
-    def touch(self) -> None:
-        """`page.updated_at` moves whenever anything on the page changes."""
-        now = timezone.now()
-        Page.objects.filter(pk=self.pk).update(updated_at=now)
-        self.updated_at = now
-
 
 class PageMembership(models.Model):
     """A staff user's access to one page: members see and change only their pages' objects."""

@@ -1,15 +1,47 @@
-"""Writes to pages."""
+"""Writes to pages, and the conventions every app's services share (`UNSET`)."""
 
+import enum
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from . import events
 from .errors import ServiceError
 from .models import CSS_FIELDS, SUBDOMAIN_REGEX, ApiKey, Page, custom_domain_problem, validate_time_zone
+
+
+class Unset(enum.Enum):
+    UNSET = "UNSET"
+
+
+# The default of every keyword argument of a partial update (`incident_edit(incident=i, name=UNSET, ...)`):
+# the caller did not send it, so it is left as it is. None cannot play that part: it is a value some fields
+# take (`impact_override=None` removes the override, `group=None` ungroups). Test with `is UNSET`.
+UNSET: Final = Unset.UNSET
+
+
+def page_changed(page: Page) -> None:
+    """Something shown on `page` changed: move its `updated_at`, and announce `events.page_changed` once the
+    transaction commits (a rolled-back write announces nothing).
+
+    Every service that changes what a page shows calls it once, as its last write: the page row is then the
+    last row the service locks, after the rows it changed, which keeps the lock order the same everywhere.
+    """
+    now = timezone.now()
+    Page.objects.filter(pk=page.pk).update(updated_at=now)
+    page.updated_at = now
+    page_id = page.pk
+    # robust: a listener's failure after commit is logged; it cannot undo, or fail, a committed write.
+    transaction.on_commit(
+        lambda: events.page_changed.send(sender=Page, page_id=page_id, updated_at=now),
+        robust=True,
+    )
+
 
 PAGE_TEXT_FIELDS = {
     "name": 255,

@@ -380,8 +380,10 @@ def test_deeply_nested_metadata_is_a_form_error(staff_client, incident, depth):
     assert (incident.name, incident.metadata) == ("API down", {})
 
 
-def test_an_update_leaving_components_as_they_are_records_no_affected_component(staff_client, incident, component):
+def test_an_update_records_a_component_left_as_it_is_with_equal_statuses(staff_client, incident, component):
+    """The service's rule, the same as v1's `""`: a component given a status is named in the update."""
     intervals = _intervals(component)
+    notifications = Notification.objects.filter(kind="component_update").count()
 
     response = staff_client.post(
         _post_update_url(incident),
@@ -391,16 +393,21 @@ def test_an_update_leaving_components_as_they_are_records_no_affected_component(
     assert response.status_code == 302
     update = incident.updates.order_by("-created_at").first()
     assert (update.status, update.body) == ("identified", "Found it.")
-    assert AffectedComponent.objects.filter(update=update).count() == 0
+    assert list(
+        AffectedComponent.objects.filter(update=update).values_list("component", "old_status", "new_status")
+    ) == [(component.pk, "major_outage", "major_outage")]
+    # The status did not change: no new interval, nothing for the component's subscribers.
     assert _intervals(component) == intervals
+    assert Notification.objects.filter(kind="component_update").count() == notifications
     assert list(incident.components.all()) == [component]
 
 
-def test_an_update_records_only_the_component_whose_status_changed(staff_client, page, component, web):
+def test_an_update_records_every_component_given_a_status_and_leaves_out_the_others(staff_client, page, component, web):
     incident = incident_create(
         page=page, name="Slow", components={component.pk: "major_outage", web.pk: "degraded_performance"}
     )
-    other = make_component(page, "Docs")
+    docs = make_component(page, "Docs")
+    blog = make_component(page, "Blog")
 
     response = staff_client.post(
         _post_update_url(incident),
@@ -408,16 +415,21 @@ def test_an_update_records_only_the_component_whose_status_changed(staff_client,
             "status": "monitoring",
             f"component_{component.pk}": "major_outage",
             f"component_{web.pk}": "operational",
-            f"component_{other.pk}": "operational",
+            f"component_{docs.pk}": "operational",
+            f"component_{blog.pk}": "",
         },
     )
 
     assert response.status_code == 302
     update = incident.updates.order_by("-created_at").first()
-    assert list(
+    assert set(
         AffectedComponent.objects.filter(update=update).values_list("component", "old_status", "new_status")
-    ) == [(web.pk, "degraded_performance", "operational")]
-    assert set(incident.components.values_list("pk", flat=True)) == {component.pk, web.pk}
+    ) == {
+        (component.pk, "major_outage", "major_outage"),
+        (web.pk, "degraded_performance", "operational"),
+        (docs.pk, "operational", "operational"),
+    }
+    assert set(incident.components.values_list("pk", flat=True)) == {component.pk, web.pk, docs.pk}
 
 
 def test_resolve_shortcut_posts_the_affected_components_back_to_operational(staff_client, incident, component, web):

@@ -140,7 +140,6 @@ def test_the_same_name_is_free_on_another_page(template, other_page):
         ),
         ({"group": "nosuchgroup"}, "group_id", "No component group 'nosuchgroup' on this page."),
         ({"component_ids": ["nosuchcomponent"]}, "component_ids", "No component 'nosuchcomponent' on this page."),
-        ({"page": None}, "page", "Unknown field 'page'."),
     ],
 )
 def test_update_refuses_bad_input_and_changes_nothing(page, template, fields, field, message):
@@ -153,6 +152,13 @@ def test_update_refuses_bad_input_and_changes_nothing(page, template, fields, fi
 
     assert (raised.value.field, raised.value.message) == (field, message)
     assert snapshot(template) == before
+
+
+def test_update_cannot_move_a_template_to_another_page(template, other_page):
+    with pytest.raises(TypeError):
+        incident_template_update(template=template, page=other_page)
+
+    assert IncidentTemplate.objects.get(pk=template.pk).page_id == template.page_id
 
 
 def test_update_refuses_another_pages_group_and_components(template, other_page):
