@@ -245,3 +245,62 @@ def test_the_connection_trap_catches_a_connection(settings, no_connections):
     with pytest.raises(AssertionError):
         http.post("http://127.0.0.1:9/hook", b"{}", {})
     assert len(no_connections) == 1
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, settings):
+    """An HTTPS server on 127.0.0.1 with a self-signed certificate for hooks.example.com; records the SNI."""
+    import shutil
+    import ssl
+    import subprocess
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=hooks.example.com", "-addext", "subjectAltName=DNS:hooks.example.com"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    names: list[str | None] = []
+    hosts: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            hosts.append(self.headers["Host"])
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, format, *args):
+            pass
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield {"port": server.server_address[1], "cafile": str(cert), "sni": names, "hosts": hosts}
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_names_the_host_while_connecting_to_the_vetted_address(tls_receiver, monkeypatch):
+    import ssl
+
+    port = tls_receiver["port"]
+    monkeypatch.setattr(http, "_context", ssl.create_default_context(cafile=tls_receiver["cafile"]))
+    fake_dns(monkeypatch, {"hooks.example.com": ["127.0.0.1"], "other.example.com": ["127.0.0.1"]})
+    assert http.post(f"https://hooks.example.com:{port}/in", b"{}", {}).status == 204
+    assert tls_receiver["sni"] == ["hooks.example.com"]
+    assert tls_receiver["hosts"] == [f"hooks.example.com:{port}"]
+    # Same address, another name: the certificate is checked against the name asked for, and fails.
+    with pytest.raises(http.RequestFailed) as failed:
+        http.post(f"https://other.example.com:{port}/in", b"{}", {})
+    assert "certificate" in str(failed.value).lower()
