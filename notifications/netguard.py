@@ -208,6 +208,8 @@ def check_endpoint(url: str) -> None:
         endpoint = parse_endpoint(url)
     except ValueError as error:
         raise ServiceError(str(error), field="endpoint") from None
+    if allow_private():
+        return  # nothing would be refused: no need to ask DNS
     try:
         resolve(endpoint, timeout=CREATION_RESOLVE_TIMEOUT)
     except AddressRefused as error:

@@ -304,3 +304,10 @@ def test_tls_names_the_host_while_connecting_to_the_vetted_address(tls_receiver,
     with pytest.raises(http.RequestFailed) as failed:
         http.post(f"https://other.example.com:{port}/in", b"{}", {})
     assert "certificate" in str(failed.value).lower()
+
+
+def test_creation_asks_dns_nothing_when_private_addresses_are_allowed(settings, monkeypatch):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    lookups = fake_dns(monkeypatch, {})
+    netguard.check_endpoint("https://hooks.example.com/in")
+    assert lookups == []

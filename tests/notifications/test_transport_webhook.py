@@ -43,8 +43,8 @@ def notification(incident, update_notification):
 
 def webhook_subscriber(page, url: str, *, secret: bool = True) -> Subscriber:
     subscriber = make_subscriber(page, endpoint=url)
-    if secret:
-        Subscriber.objects.filter(pk=subscriber.pk).update(webhook_secret=new_webhook_secret())
+    # Without one: a subscriber made before webhook secrets existed.
+    Subscriber.objects.filter(pk=subscriber.pk).update(webhook_secret=new_webhook_secret() if secret else "")
     return Subscriber.objects.get(pk=subscriber.pk)
 
 
