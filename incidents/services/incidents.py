@@ -236,8 +236,9 @@ def incident_create(
             raise ServiceError("A maintenance needs scheduled_for and scheduled_until.", field="scheduled_for")
         if scheduled_until <= scheduled_for:
             raise ServiceError("scheduled_until must be after scheduled_for.", field="scheduled_until")
-    at = at or timezone.now()
     named = _lock_named(page, components)
+    # After the locks: a change that waited for another starts after it.
+    at = at or timezone.now()
     affected = resolve_components(page, component_ids, field="component_ids")
     incident = Incident.objects.create(
         page=page,
@@ -293,6 +294,7 @@ def _post_update(
         body=validate_body(body),
         named=named,
         deliver_notifications=deliver_notifications,
+        # After the locks: a change that waited for another starts after it.
         at=at or timezone.now(),
         display_at=display_at,
     )

@@ -147,3 +147,49 @@ def test_component_groups_are_created_and_edited(staff_client, page):
     assert response.status_code == 302
     group.refresh_from_db()
     assert (group.name, group.description, group.position) == ("Edge network", "CDN", 1)
+
+
+def test_a_group_is_created_with_its_components(staff_client, page, component, other_component):
+    web = make_component(page, "Web")
+
+    form = staff_client.get(reverse("admin:components_componentgroup_add")).context["adminform"].form
+    offered = set(form.fields["components"].queryset.values_list("pk", flat=True))
+    response = staff_client.post(
+        reverse("admin:components_componentgroup_add"),
+        {"page": page.pk, "name": "Edge", "components": [web.pk, component.pk]},
+    )
+
+    assert offered == {component.pk, web.pk}  # not another page's
+    assert response.status_code == 302
+    group = ComponentGroup.objects.get(name="Edge")
+    # In page order: API (position 1) then Web (position 2).
+    assert list(Component.objects.filter(group=group).order_by("position").values_list("pk", "position")) == [
+        (component.pk, 1),
+        (web.pk, 2),
+    ]
+
+
+def test_a_groups_members_are_changed_through_the_service(staff_client, page, component):
+    web = make_component(page, "Web")
+    group = make_group(page, "Edge", components=[component])
+
+    response = staff_client.post(
+        reverse("admin:components_componentgroup_change", args=[group.pk]),
+        {"name": "Edge", "description": "", "position": "", "components": [web.pk]},
+    )
+
+    assert response.status_code == 302
+    component.refresh_from_db()
+    web.refresh_from_db()
+    assert (component.group_id, web.group_id, web.position) == (None, group.pk, 1)
+
+
+def test_a_superuser_cannot_group_another_pages_component(superuser_client, page, component, other_component):
+    response = superuser_client.post(
+        reverse("admin:components_componentgroup_add"),
+        {"page": page.pk, "name": "Mixed", "components": [component.pk, other_component.pk]},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {"components": ["A component belongs to another page."]}
+    assert not ComponentGroup.objects.filter(name="Mixed").exists()

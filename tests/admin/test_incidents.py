@@ -1,12 +1,16 @@
 """Incidents through the admin: one form opens one, one form posts one update, each through its service."""
 
+from unittest.mock import patch
+
 import pytest
 from django.urls import reverse
 
 from components.models import ComponentStatusChange
 from incidents.models import AffectedComponent, Incident, IncidentUpdate
-from incidents.services import DEFAULT_BODIES, incident_create
+from incidents.services import DEFAULT_BODIES, incident_create, incident_delete
 from notifications.models import Notification
+from statuspage.events import page_changed
+from statuspage.models import Page
 from tests.factories import make_component
 
 
@@ -447,3 +451,47 @@ def test_resolve_shortcut_posts_the_affected_components_back_to_operational(staf
     ) == [(component.pk, "major_outage", "operational")]
     component.refresh_from_db()
     assert component.status == "operational"
+
+
+def test_deleting_an_incident_goes_through_the_service(
+    staff_client, page, incident, component, django_capture_on_commit_callbacks
+):
+    heard = []
+
+    def listen(sender, **kwargs):
+        heard.append(kwargs["page_id"])
+
+    before = Page.objects.get(pk=page.pk).updated_at
+    page_changed.connect(listen, weak=False)
+    try:
+        with (
+            patch("incidents.admin.incident_delete", wraps=incident_delete) as service,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            response = staff_client.post(
+                reverse("admin:incidents_incident_delete", args=[incident.pk]), {"post": "yes"}
+            )
+    finally:
+        page_changed.disconnect(listen)
+
+    assert response.status_code == 302
+    assert [call.kwargs["incident"].pk for call in service.call_args_list] == [incident.pk]
+    assert not Incident.objects.filter(pk=incident.pk).exists()
+    assert Page.objects.get(pk=page.pk).updated_at > before
+    assert heard == [page.pk]
+    component.refresh_from_db()
+    assert component.status == "major_outage"  # Components keep their status and history.
+
+
+def test_bulk_deleting_incidents_goes_through_the_service_for_each(staff_client, page, incident, component):
+    second = incident_create(page=page, name="Web down")
+
+    with patch("incidents.admin.incident_delete", wraps=incident_delete) as service:
+        response = staff_client.post(
+            reverse("admin:incidents_incident_changelist"),
+            {"action": "delete_selected", "_selected_action": [incident.pk, second.pk], "post": "yes"},
+        )
+
+    assert response.status_code == 302
+    assert sorted(call.kwargs["incident"].pk for call in service.call_args_list) == sorted([incident.pk, second.pk])
+    assert not Incident.objects.filter(pk__in=[incident.pk, second.pk]).exists()

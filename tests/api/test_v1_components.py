@@ -3,6 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from components.models import Component, ComponentGroup, ComponentStatusChange
@@ -249,3 +251,84 @@ def test_uptime_is_read_only(api, page, component):
     assert (response.status_code, response.json()["error"]) == (405, "method_not_allowed")
     component.refresh_from_db()
     assert component.name == "API"
+
+
+def _group_with_outages(page, count: int):
+    """A group of `count` components from 2026-01-01; the first is down 1 h (major), the second 1 h (partial)."""
+    from components.services import component_group_create, component_history_correct
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    kids = [make_component(page, f"Node {n}", created_at=start, start_date=start.date()) for n in range(count)]
+    group = component_group_create(page=page, name="Cluster", components=kids)
+    component_history_correct(
+        component=kids[0], status="major_outage", start=start + timedelta(hours=1), end=start + timedelta(hours=2)
+    )
+    if count > 1:
+        component_history_correct(
+            component=kids[1], status="partial_outage", start=start + timedelta(hours=3), end=start + timedelta(hours=4)
+        )
+    return start, group, kids
+
+
+def test_group_uptime_sums_its_components_outage_over_their_summed_time(api, page):
+    from incidents.services import incident_backfill
+
+    start, group, kids = _group_with_outages(page, 2)
+    inside = incident_backfill(
+        page=page,
+        name="Node 0 down",
+        backfill_date=start + timedelta(hours=1),
+        resolved_at=start + timedelta(hours=2),
+        component_ids=[kids[0].pk],
+    )
+    incident_backfill(page=page, name="Elsewhere", backfill_date=start + timedelta(hours=1))  # no component of it
+    incident_backfill(  # before the range
+        page=page,
+        name="Last year",
+        backfill_date=start - timedelta(days=30),
+        resolved_at=start - timedelta(days=29),
+        component_ids=[kids[1].pk],
+    )
+
+    response = api.get(f"/v1/pages/{page.pk}/component-groups/{group.pk}/uptime?start=2026-01-01&end=2026-01-01")
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["id"], body["name"], body["major_outage"], body["partial_outage"]) == (group.pk, "Cluster", 3600, 3600)
+    assert body["uptime_percentage"] == round(100 * (1 - (3600 + 0.3 * 3600) / (2 * 86400)), 2)
+    assert body["related_events"] == {"incidents": [{"id": inside.pk}]}
+
+
+def test_group_uptime_reads_as_many_queries_for_ten_components_as_for_two(api, page):
+    _, small, _ = _group_with_outages(page, 2)
+    _, large, _ = _group_with_outages(page, 10)
+
+    def uptime_queries(group) -> list[str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = api.get(
+                f"/v1/pages/{page.pk}/component-groups/{group.pk}/uptime?start=2026-01-01&end=2026-01-01"
+            )
+        assert response.status_code == 200
+        return [query["sql"] for query in captured]
+
+    uptime_queries(small)  # A key unused for a minute records its last use: one write more, on the first call.
+    small_queries, large_queries = uptime_queries(small), uptime_queries(large)
+    assert len(large_queries) == len(small_queries)
+    # The outage of all the components: one query over their intervals.
+    assert sum('FROM "components_componentstatuschange"' in sql for sql in large_queries) == 1
+
+
+def test_creating_a_group_with_another_pages_component_creates_nothing(api, page, other_page):
+    mine = make_component(page, "Mine")
+    theirs = make_component(other_page, "Theirs")
+
+    response = api.post(
+        f"/v1/pages/{page.pk}/component-groups",
+        {"component_group": {"name": "Mixed", "components": [mine.pk, theirs.pk]}},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()["field"]) == (422, "components")
+    assert not ComponentGroup.objects.exists()
+    mine.refresh_from_db()
+    assert (mine.group_id, mine.position) == (None, 1)

@@ -4,6 +4,8 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -848,3 +850,52 @@ def test_create_accepts_python_isoformat_and_naive_datetimes(api, page):
     assert (response.json()["scheduled_for"], response.json()["scheduled_until"]) == (
         "2030-05-01T12:00:00Z", "2030-05-01T13:30:00Z",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("named_as", ["", "major_outage"])
+def test_admin_and_v1_record_a_named_but_unchanged_component_alike(api, client, page, component, named_as):
+    """One rule, in the service: named is part of the update, as affected with equal statuses."""
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    by_admin = incident_create(page=page, name="Through the admin", components={component.pk: "major_outage"})
+    by_api = incident_create(page=page, name="Through v1", components={component.pk: "major_outage"})
+    intervals = ComponentStatusChange.objects.filter(component=component).count()
+
+    response = client.post(
+        reverse("admin:incidents_incident_post_update", args=[by_admin.pk]),
+        {"status": "identified", "body": "Found it.", f"component_{component.pk}": "major_outage"},
+    )
+    assert response.status_code == 302
+    response = api.patch(
+        url(page, f"/{by_api.pk}"),
+        {"incident": {"status": "identified", "body": "Found it.", "components": {component.pk: named_as}}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+
+    def recorded(incident):
+        update = incident.updates.order_by("-created_at").first()
+        return (update.status, update.body), list(
+            AffectedComponent.objects.filter(update=update).values_list("component", "old_status", "new_status")
+        )
+
+    assert (
+        recorded(by_admin)
+        == recorded(by_api)
+        == (
+            ("identified", "Found it."),
+            [(component.pk, "major_outage", "major_outage")],
+        )
+    )
+    assert ComponentStatusChange.objects.filter(component=component).count() == intervals
+
+
+def test_a_refused_patch_changes_nothing_it_was_sent_with(api, page, open_incident):
+    response = api.patch(
+        url(page, f"/{open_incident.pk}"),
+        {"incident": {"name": "Renamed", "scheduled_remind_prior": True, "status": "postmortem"}},
+        format="json",
+    )
+
+    assert (response.status_code, response.json()["field"]) == (422, "status")
+    stored = Incident.objects.get(pk=open_incident.pk)
+    assert (stored.name, stored.scheduled_remind_prior, stored.updates.count()) == ("Slow API", False, 1)
