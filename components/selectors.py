@@ -79,7 +79,7 @@ def components_outage(components: Sequence[Component], start: datetime, end: dat
         started_at__lt=end,
         status__in=[ComponentStatus.MAJOR_OUTAGE, ComponentStatus.PARTIAL_OUTAGE],
     ).values_list("component_id", "status", "started_at", "ended_at")
-    seconds = {
+    seconds: dict[str, dict[str, float]] = {
         component.pk: {ComponentStatus.MAJOR_OUTAGE: 0.0, ComponentStatus.PARTIAL_OUTAGE: 0.0}
         for component in components
     }
@@ -121,7 +121,8 @@ def groups_with_components(
     groups = list(groups if groups is not None else ComponentGroup.objects.filter(page=page))
     children: dict[str, list[Component]] = {group.pk: [] for group in groups}
     for component in Component.objects.filter(group__in=groups).order_by("position", "created_at"):
-        children[component.group_id].append(component)
+        if component.group_id is not None:
+            children[component.group_id].append(component)
     return [(group, children[group.pk]) for group in groups]
 
 

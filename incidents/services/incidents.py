@@ -559,7 +559,8 @@ def incident_update_edit(
     if display_at is not UNSET:
         if display_at is None:
             raise ServiceError("display_at cannot be empty.", field="display_at")
-        locked.display_at = check_moment(display_at, field="display_at")
+        check_moment(display_at, field="display_at")
+        locked.display_at = display_at
     if deliver_notifications is not UNSET:
         locked.deliver_notifications = deliver_notifications
     if wants_twitter_update is not UNSET:
@@ -596,7 +597,8 @@ def incident_backfill(
     metadata: dict | None = None,
 ) -> Incident:
     """Record a past incident: resolved, never notified, and changing no component's current status."""
-    started_at = check_moment(_as_utc_datetime(backfill_date, field="backfill_date"), field="backfill_date")
+    started_at = _as_utc_datetime(backfill_date, field="backfill_date")
+    check_moment(started_at, field="backfill_date")
     check_moment(resolved_at, field="resolved_at")
     if started_at > timezone.now():
         raise ServiceError("A backfilled incident must be in the past.", field="backfill_date")
