@@ -177,6 +177,7 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_timeout": 5, "socket_connect_timeout": 2})
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_ROUTES = {"notifications.*": {"queue": "notifications"}}
 CELERY_BEAT_SCHEDULE: dict = {
     # Expired leases back to pending, stalled fan-outs and sender chains re-enqueued.
     "notifications-sweep": {"task": "notifications.sweep", "schedule": env_int("NOTIFY_SWEEP_SECONDS", 30)},
@@ -198,7 +199,7 @@ NOTIFY_BATCH_SIZE = {
 # Sender chains per notification and channel: how many workers one notification may keep busy at once.
 NOTIFY_SENDERS_PER_NOTIFICATION = env_int("NOTIFY_SENDERS_PER_NOTIFICATION", 2)
 # Outcomes are written (and leases renewed) every this many messages.
-NOTIFY_MARK_EVERY = 20
+NOTIFY_MARK_EVERY = 50
 # A claimed delivery not marked within this many seconds is claimable again (its worker died).
 NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 120)
 # A notification with work due and no progress for this long gets its tasks enqueued again.
@@ -336,3 +337,21 @@ WEBHOOK_TIMEOUT = env_int("WEBHOOK_TIMEOUT", 30)
 # Let endpoints be on loopback, private, link-local or other non-public addresses. Off, they are refused at
 # creation and at send time; turn it on only for tests and installs whose receivers are on their own network.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", False)
+
+# --- Bounces and complaints (notifications/bounces.py; README, "Bounces and complaints") ---
+# Amazon SES through SNS: the secret last segment of the endpoint's URL, /hooks/email/ses/<token> (SNS cannot
+# send headers). Empty: the endpoint is off (404). Every message's SNS signature is verified as well.
+BOUNCE_SES_TOKEN = env_str("BOUNCE_SES_TOKEN")
+# SNS topic ARNs whose messages are accepted (comma-separated); empty: any topic. Set it: a valid signature
+# proves only that a message came through SNS, not from your topic.
+BOUNCE_SES_TOPIC_ARNS = env_list("BOUNCE_SES_TOPIC_ARNS", [])
+# Confirm an SNS subscription to the endpoint by visiting its SubscribeURL. Off: the URL is logged (warning) for
+# an operator to visit.
+BOUNCE_SES_CONFIRM_SUBSCRIPTIONS = env_bool("BOUNCE_SES_CONFIRM_SUBSCRIPTIONS", False)
+# Postmark: HTTP basic auth credentials of /hooks/email/postmark (put them in the webhook URL:
+# https://user:password@host/hooks/email/postmark). Empty password: the endpoint is off (404).
+BOUNCE_POSTMARK_USERNAME = env_str("BOUNCE_POSTMARK_USERNAME", "postmark")
+BOUNCE_POSTMARK_PASSWORD = env_str("BOUNCE_POSTMARK_PASSWORD")
+# Failures to authenticate to either endpoint: beyond this many per client IP in the window (seconds), 429.
+BOUNCE_AUTH_FAILURE_LIMIT = 10
+BOUNCE_AUTH_FAILURE_WINDOW = 600

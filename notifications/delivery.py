@@ -348,7 +348,7 @@ def send_batch(notification_id: int, channel: str) -> BatchResult:
             )
         pending = set()
     finally:
-        recorder.flush(renew=pending)
+        recorder.flush(renew=pending, last=True)
     return result
 
 
@@ -361,6 +361,7 @@ class _Recorder:
         self.notification = notification
         self.result = result
         self.outcomes: list[Outcome] = []
+        self.progressed = timezone.now()
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -368,7 +369,7 @@ class _Recorder:
     def due(self) -> bool:
         return len(self.outcomes) >= settings.NOTIFY_MARK_EVERY
 
-    def flush(self, *, renew: set[int]) -> None:
+    def flush(self, *, renew: set[int], last: bool = False) -> None:
         now = timezone.now()
         outcomes, self.outcomes = self.outcomes, []
         with transaction.atomic():
@@ -377,27 +378,36 @@ class _Recorder:
             if renew:
                 # Still working on these: the lease runs from now again.
                 Delivery.objects.filter(pk__in=renew, status=DeliveryStatus.SENDING).update(claimed_at=now)
-            Notification.objects.filter(pk=self.notification.pk).update(progressed_at=now)
+            if last or (now - self.progressed).total_seconds() > 5:
+                # Seen by the sweeper: this notification is being worked on (no need to re-enqueue it).
+                Notification.objects.filter(pk=self.notification.pk).update(progressed_at=now)
+                self.progressed = now
 
 
 def record_outcomes(
     notification: Notification, outcomes: list[Outcome], *, now: datetime, result: BatchResult | None = None
 ) -> None:
-    """Mark deliveries sent, failed or due for a retry; log the attempts; quarantine where the rules say."""
+    """Mark deliveries sent, failed or due for a retry; log failed attempts; quarantine where the rules say.
+
+    The common case (everything sent) is one UPDATE. A success needs no attempt row: the delivery holds its
+    `sent_at` and `attempts`; the log keeps what went wrong, which is what staff and quarantine read.
+    """
     result = result or BatchResult()
-    deliveries = {
-        d.pk: d
-        for d in Delivery.objects.filter(pk__in=[o.delivery_id for o in outcomes], status=DeliveryStatus.SENDING)
-    }
-    sent = [o.delivery_id for o in outcomes if o.ok and o.delivery_id in deliveries]
+    sent = [o.delivery_id for o in outcomes if o.ok]
     if sent:
-        Delivery.objects.filter(pk__in=sent, status=DeliveryStatus.SENDING).update(
+        result.sent += Delivery.objects.filter(pk__in=sent, status=DeliveryStatus.SENDING).update(
             status=DeliveryStatus.SENT, sent_at=now, last_error=""
         )
-        result.sent += len(sent)
-    for outcome in outcomes:
+    failures = [o for o in outcomes if not o.ok]
+    if not failures:
+        return
+    deliveries = {
+        d.pk: d
+        for d in Delivery.objects.filter(pk__in=[o.delivery_id for o in failures], status=DeliveryStatus.SENDING)
+    }
+    for outcome in failures:
         delivery = deliveries.get(outcome.delivery_id)
-        if outcome.ok or delivery is None:
+        if delivery is None:
             continue
         if outcome.retry and delivery.attempts < settings.NOTIFY_MAX_ATTEMPTS:
             wait = backoff(delivery.attempts)
@@ -418,15 +428,19 @@ def record_outcomes(
                 delivery_id=o.delivery_id,
                 subscriber_id=deliveries[o.delivery_id].subscriber_id,
                 at=now,
-                ok=o.ok,
+                ok=False,
                 permanent=o.about_recipient and not o.retry,
                 error=o.error[:2000],
             )
-            for o in outcomes
+            for o in failures
             if o.delivery_id in deliveries
         ]
     )
-    about = {deliveries[o.delivery_id].subscriber_id: o for o in outcomes if o.about_recipient and not o.ok}
+    about = {
+        deliveries[o.delivery_id].subscriber_id: o
+        for o in failures
+        if o.about_recipient and o.delivery_id in deliveries
+    }
     if about and notification.kind not in SUBSCRIPTION_KINDS:
         _quarantine_where_due(about, now=now)
 

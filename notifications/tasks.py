@@ -10,10 +10,10 @@ from django.conf import settings
 
 from . import delivery
 
-QUEUE = "notifications"
+# Routed to the `notifications` queue by CELERY_TASK_ROUTES (config/settings.py).
 
 
-@shared_task(name="notifications.fan_out", queue=QUEUE, acks_late=True, ignore_result=True)
+@shared_task(name="notifications.fan_out", acks_late=True, ignore_result=True)
 def fan_out(notification_id: int) -> None:
     # A long fan-out yields the worker now and then (and re-enqueues itself at the tail of the queue), so
     # other pages' notifications are not held up behind it.
@@ -21,7 +21,7 @@ def fan_out(notification_id: int) -> None:
         delivery.dispatcher.submit(lambda: fan_out.apply_async((notification_id,), retry=False))
 
 
-@shared_task(name="notifications.send_batch", queue=QUEUE, acks_late=True, ignore_result=True)
+@shared_task(name="notifications.send_batch", acks_late=True, ignore_result=True)
 def send_batch(notification_id: int, channel: str) -> None:
     result = delivery.send_batch(notification_id, channel)
     # The chain goes on while there is work due: one task at a time per chain, at the tail of the queue.
@@ -34,12 +34,12 @@ def send_batch(notification_id: int, channel: str) -> None:
         )
 
 
-@shared_task(name="notifications.sweep", queue=QUEUE, ignore_result=True)
+@shared_task(name="notifications.sweep", ignore_result=True)
 def sweep() -> None:
     delivery.sweep()
 
 
-@shared_task(name="notifications.prune", queue=QUEUE, ignore_result=True)
+@shared_task(name="notifications.prune", ignore_result=True)
 def prune() -> None:
     """Deliveries past the retention period; quarantined subscribers past their purge date."""
     from .services import subscribers_purge_quarantined
