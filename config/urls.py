@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from notifications import bounces
 from statuspage.admin import view_on_site_redirect
 
 urlpatterns = [
@@ -8,6 +9,9 @@ urlpatterns = [
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(view_on_site_redirect)),
     path("admin/", admin.site.urls),
     path("v1/", include("config.api_urls")),
+    # Bounce and complaint webhooks of the email providers (for the whole installation, not per page).
+    path("hooks/email/ses/<str:token>", bounces.ses_webhook, name="bounces_ses"),
+    path("hooks/email/postmark", bounces.postmark_webhook, name="bounces_postmark"),
     path("", include("publicsite.urls")),
 ]
 
