@@ -2,6 +2,7 @@
 progress bar while it runs, a subscriber's deliveries, "retry failed", and a new webhook's secret shown once."""
 
 import re
+import socket
 from datetime import timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from incidents.models import Postmortem
 from incidents.services import incident_create, incident_post_update, postmortem_publish, postmortem_save_draft
-from notifications import retries
+from notifications import netguard, retries
 from notifications.models import Delivery, DeliveryAttempt, Notification, NotificationKind, Subscriber
 from tests.factories import make_subscriber
 
@@ -345,14 +346,42 @@ def test_retry_enqueues_one_sender_per_notification_and_channel(page, incident, 
 # --- Adding subscribers: Slack and Teams, a webhook's secret ------------------------------------------------------
 
 
+@pytest.fixture
+def public_dns(monkeypatch):
+    """Endpoint names resolve to a public address, without asking any resolver (the guard checks at creation)."""
+    monkeypatch.setattr(
+        netguard,
+        "_getaddrinfo",
+        lambda host, port, timeout: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.215.14", port or 443))],
+    )
+
+
 def test_add_form_offers_slack_and_teams(staff_client):
     form = staff_client.get(reverse("admin:notifications_subscriber_add")).context["adminform"].form
 
     assert {"slack", "teams"} <= {value for value, _ in form.fields["mode"].choices}
 
 
-def test_a_new_webhooks_secret_is_shown_once_on_the_response_and_nowhere_else(staff_client, page, settings):
-    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+@pytest.mark.parametrize(
+    ("mode", "endpoint"),
+    [
+        ("slack", "https://hooks.slack.com/services/T000/B000/XXXX"),
+        ("teams", "https://prod-00.westus.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=x"),
+    ],
+)
+def test_slack_and_teams_subscribers_are_added_active_without_a_secret(staff_client, page, public_dns, mode, endpoint):
+    response = staff_client.post(
+        reverse("admin:notifications_subscriber_add"),
+        {"page": page.pk, "mode": mode, "endpoint": endpoint, "_save": "Save"},
+    )
+
+    assert response.status_code == 302
+    assert list(Subscriber.objects.values_list("mode", "endpoint", "state", "webhook_secret")) == [
+        (mode, endpoint, "active", "")
+    ]
+
+
+def test_a_new_webhooks_secret_is_shown_once_on_the_response_and_nowhere_else(staff_client, page, public_dns):
     response = staff_client.post(
         reverse("admin:notifications_subscriber_add"),
         {"page": page.pk, "mode": "webhook", "endpoint": "https://hooks.example.com/status", "_save": "Save"},
