@@ -75,7 +75,7 @@ class Component(PublicIdModel):
     @property
     def display_name(self) -> str:
         """As in `affected_components`: "<Group> - <Component>" for a grouped component."""
-        return f"{self.group.name} - {self.name}" if self.group_id else self.name
+        return f"{self.group.name} - {self.name}" if self.group is not None else self.name
 
 
 class ComponentStatusChange(models.Model):

@@ -52,7 +52,7 @@ def group_v2(group: ComponentGroup, children: list[Component]) -> dict:
 def components_v2(groups: list[ComponentGroup], components: list[Component]) -> list[dict]:
     """All components flat, in page order: each top-level item, a group followed by its children."""
     children: dict[str, list[Component]] = {g.pk: [] for g in groups}
-    top: list[tuple[int, int, object]] = []
+    top: list[tuple[int, int, Component | ComponentGroup]] = []
     for component in components:
         if component.group_id in children:
             children[component.group_id].append(component)

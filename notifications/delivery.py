@@ -109,9 +109,9 @@ def eligible_subscribers(notification: Notification) -> QuerySet[Subscriber]:
         change = notification.component_status_change
         assert change is not None
         component = Component.objects.only("pk", "group_id").get(pk=change.component_id)
-        in_scope = Exists(chosen.filter(component_id=component.pk))
+        in_scope = Q(Exists(chosen.filter(component_id=component.pk)))
         if component.group_id:
-            in_scope |= Exists(grouped.filter(componentgroup_id=component.group_id))
+            in_scope |= Q(Exists(grouped.filter(componentgroup_id=component.group_id)))
         return base.filter(page_wide | (Q(incident__isnull=True) & in_scope))
     touched = _touched_component_ids(notification)
     scope = page_wide
@@ -181,8 +181,9 @@ def _kick_senders(notification_id: int, channels: Iterable[str], *, chains: int 
     from . import tasks
 
     for channel in channels:
+        publish = functools.partial(tasks.send_batch.apply_async, (notification_id, channel), retry=False)
         for _ in range(chains or settings.NOTIFY_SENDERS_PER_NOTIFICATION):
-            dispatcher.submit(lambda c=channel: tasks.send_batch.apply_async((notification_id, c), retry=False))
+            dispatcher.submit(publish)
 
 
 # --- Fan-out --------------------------------------------------------------------------------------------------
@@ -502,7 +503,7 @@ def sweep() -> SweepResult:
     for notification_id in Notification.objects.filter(
         stalled, fanned_out_at__isnull=True, created_at__lt=now - timedelta(seconds=5)
     ).values_list("pk", flat=True)[:1000]:
-        dispatcher.submit(lambda n=notification_id: tasks.fan_out.apply_async((n,), retry=False))
+        dispatcher.submit(functools.partial(tasks.fan_out.apply_async, (notification_id,), retry=False))
         result.fan_outs += 1
     due = (
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)

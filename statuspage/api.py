@@ -9,7 +9,7 @@ import hashlib
 import io
 import json
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -377,7 +377,7 @@ def as_service_error(exc: Exception) -> ServiceError | None:
     if isinstance(exc, exceptions.APIException):
         headers = {}
         if isinstance(exc, exceptions.Throttled):
-            headers["Retry-After"] = str(max(1, int(exc.wait or 1)))
+            headers["Retry-After"] = str(max(1, int(getattr(exc, "wait", None) or 1)))
             message = f"Rate limit exceeded; retry in {headers['Retry-After']} s."
         else:
             message = str(exc.detail)
@@ -432,7 +432,7 @@ def idempotent(handler):
             raise ServiceError("Idempotency-Key is longer than 255 characters.", field="Idempotency-Key")
         api_key = request.user.api_key
         fingerprint = _fingerprint(request)
-        cutoff = timezone.now() - timezone.timedelta(seconds=IDEMPOTENCY_TTL_SECONDS)
+        cutoff = timezone.now() - timedelta(seconds=IDEMPOTENCY_TTL_SECONDS)
         IdempotencyRecord.objects.filter(api_key=api_key, key=key, created_at__lt=cutoff).delete()
         try:
             with transaction.atomic():
@@ -472,14 +472,16 @@ class V1View(APIView):
         super().__init_subclass__(**kwargs)
         # Every POST honours Idempotency-Key (wrapped once, where the subclass defines it).
         if "post" in cls.__dict__:
-            cls.post = idempotent(cls.__dict__["post"])
+            cls.post = idempotent(cls.__dict__["post"])  # type: ignore[attr-defined]
 
     def get_exception_handler(self):
         return exception_handler
 
     @property
     def api_key(self) -> ApiKey:
-        return self.request.user.api_key
+        user = self.request.user
+        assert isinstance(user, ApiKeyUser)  # HasApiKey let nobody else in
+        return user.api_key
 
     def get_page(self) -> Page:
         """The page of the URL, if the key may touch it; otherwise 404 (not 403: ids of other tenants stay
