@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,16 +23,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from components.models import Component
+from components.models import Component, ComponentGroup
 from components.selectors import components_on_page
 from incidents.models import Incident
 from statuspage import ratelimit
 from statuspage.errors import Conflict, NotFound, ServiceError
 from statuspage.models import Page
 
-from . import delivery, emails
+from . import delivery, emails, netguard
 from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberStandIn, SubscriberState
 from .selectors import CONFIRMED_STATES, LIVE_STATES, REACTIVATABLE_STATES, awaits_confirmation, staff_moves
+from .transports.webhook import new_webhook_secret
 
 logger = logging.getLogger(__name__)
 
@@ -78,18 +80,81 @@ def notification_record_component_change(*, change) -> Notification:
 # Double opt-in (reference §3.1): a new email subscriber is `unconfirmed` until the link of its confirmation
 # email is followed. Every email is sent after commit, so a rolled-back request sends nothing.
 
-# Modes the API can create; Slack, Teams and integration partners are connected by their own apps.
-CREATABLE_MODES = (SubscriberMode.EMAIL, SubscriberMode.WEBHOOK, SubscriberMode.SMS)
+# Modes staff (v1, admin) can create. Integration partners are connected by their own apps.
+CREATABLE_MODES = (
+    SubscriberMode.EMAIL,
+    SubscriberMode.WEBHOOK,
+    SubscriberMode.SMS,
+    SubscriberMode.SLACK,
+    SubscriberMode.TEAMS,
+)
+# Modes an anonymous request (the public page, the legacy v2 API) can create: Slack and Teams URLs come from
+# a workspace's admin, and are added by staff.
+ANONYMOUS_MODES = (SubscriberMode.EMAIL, SubscriberMode.WEBHOOK, SubscriberMode.SMS)
+# Modes with no transport yet: their subscriptions are kept (Statuspage clients create them) but stay
+# unconfirmed, so no delivery is ever made for them; nothing here activates one (create, confirm, reactivate).
+DORMANT_MODES = (SubscriberMode.SMS,)
+# Modes whose address is a URL the workers POST to: each is checked by the address guard at creation.
+ENDPOINT_MODES = (SubscriberMode.WEBHOOK, SubscriberMode.SLACK, SubscriberMode.TEAMS)
 # The field that holds a subscription's address, per mode: errors about the address name it.
 ADDRESS_FIELD: dict[str, str] = {
     SubscriberMode.EMAIL: "email",
     SubscriberMode.WEBHOOK: "endpoint",
     SubscriberMode.SMS: "phone_number",
+    SubscriberMode.SLACK: "endpoint",
+    SubscriberMode.TEAMS: "endpoint",
 }
 # What a caller may send to describe an address (the API bodies and the admin form).
 ADDRESS_ARGUMENTS = ("email", "endpoint", "phone_number", "phone_country")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()./-]{3,30}$")
 _webhook_url = URLValidator(schemes=["http", "https"])
+_https_url = URLValidator(schemes=["https"])
+
+
+@dataclass(frozen=True)
+class ChatWebhook:
+    """Where one chat service's incoming webhooks live."""
+
+    name: str
+    # A URL's host must be one of `hosts` or end with one of `suffixes`, and its path start with `path_prefix`.
+    hosts: tuple[str, ...] = ()
+    suffixes: tuple[str, ...] = ()
+    path_prefix: str = "/"
+    example: str = ""
+
+    def accepts(self, host: str, path: str) -> bool:
+        return (host in self.hosts or host.endswith(self.suffixes)) and path.startswith(self.path_prefix)
+
+
+# The one allow-list of Slack and Teams URLs. Their transports POST a Slack- or Teams-shaped message, unsigned
+# (the URL itself is the credential), so these two modes must not become a way to make the workers POST
+# anywhere: each takes only its vendor's incoming-webhook hosts, over https (the address guard still applies,
+# at creation and again at send time).
+# - Slack incoming webhooks: https://hooks.slack.com/services/T…/B…/… (GovSlack workspaces: hooks.slack-gov.com).
+# - Teams Workflows webhooks (the "When a Teams webhook request is received" flow of Power Automate, which
+#   replaced the retired Office 365 connectors): Logic Apps URLs
+#   https://<region>.logic.azure.com:443/workflows/<id>/triggers/manual/paths/invoke?…&sig=… and Power Platform
+#   ones https://<env>.environment.api.powerplatform.com:443/powerautomate/automations/direct/workflows/<id>/….
+#   The path differs between the two and the query carries the signature, so only the host is judged.
+CHAT_WEBHOOKS: dict[str, ChatWebhook] = {
+    SubscriberMode.SLACK: ChatWebhook(
+        name="Slack incoming-webhook",
+        hosts=("hooks.slack.com", "hooks.slack-gov.com"),
+        path_prefix="/services/",
+        example="https://hooks.slack.com/services/T000/B000/XXXX",
+    ),
+    SubscriberMode.TEAMS: ChatWebhook(
+        name="Teams Workflows webhook",
+        suffixes=(".logic.azure.com", ".powerplatform.com"),
+        example="https://prod-00.westus.logic.azure.com:443/workflows/…",
+    ),
+}
+# Office 365 connector URLs (incoming webhooks of Teams channels) stopped working when Microsoft retired them.
+_RETIRED_TEAMS_SUFFIXES = (".webhook.office.com", "outlook.office.com")
+
+
+def _max_length(field: str) -> int:
+    return getattr(Subscriber._meta.get_field(field), "max_length", None) or 0
 
 
 def _validate_email(email: str, *, field: str = "email") -> str:
@@ -100,23 +165,51 @@ def _validate_email(email: str, *, field: str = "email") -> str:
         validate_email(email)
     except ValidationError:
         raise ServiceError(f"{email!r} is not a valid email address.", field=field) from None
-    if len(email) > Subscriber._meta.get_field("email").max_length:
+    if len(email) > _max_length("email"):
         raise ServiceError("The email address is too long.", field=field)
     # Addresses compare case-insensitively in practice; storing them lowercased lets the unique
     # constraint catch "Ann@x.com" and "ann@x.com" as one subscription.
     return email.lower()
 
 
-def _validate_endpoint(endpoint: str) -> str:
+def _check_chat_webhook(endpoint: str, mode: str) -> None:
+    hook = CHAT_WEBHOOKS[mode]
+    parts = urlsplit(endpoint)
+    host = (parts.hostname or "").rstrip(".").lower()
+    if mode == SubscriberMode.TEAMS and host.endswith(_RETIRED_TEAMS_SUFFIXES):
+        raise ServiceError(
+            "Office 365 connector URLs no longer work (Microsoft retired them); "
+            f"use a Teams Workflows webhook URL, such as {hook.example}.",
+            field="endpoint",
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.username is not None or parts.password is not None or port not in (None, 443):
+        raise ServiceError(f"{endpoint!r} is not a {hook.name} URL.", field="endpoint")
+    if not hook.accepts(host, parts.path):
+        raise ServiceError(f"{endpoint!r} is not a {hook.name} URL, such as {hook.example}.", field="endpoint")
+
+
+def _validate_endpoint(endpoint: str, *, mode: str = SubscriberMode.WEBHOOK) -> str:
+    """A webhook, Slack or Teams URL: well formed, of its service (Slack, Teams), and on a public address."""
     endpoint = (endpoint or "").strip()
+    what = CHAT_WEBHOOKS[mode].name if mode in CHAT_WEBHOOKS else "webhook endpoint"
     if not endpoint:
-        raise ServiceError("A webhook endpoint URL is required.", field="endpoint")
-    if len(endpoint) > Subscriber._meta.get_field("endpoint").max_length:
+        raise ServiceError(f"A {what} URL is required.", field="endpoint")
+    if len(endpoint) > _max_length("endpoint"):
         raise ServiceError("The endpoint URL is too long.", field="endpoint")
     try:
-        _webhook_url(endpoint)
+        (_https_url if mode in CHAT_WEBHOOKS else _webhook_url)(endpoint)
     except ValidationError:
-        raise ServiceError(f"{endpoint!r} is not an http(s) URL.", field="endpoint") from None
+        scheme = "an https" if mode in CHAT_WEBHOOKS else "an http(s)"
+        raise ServiceError(f"{endpoint!r} is not {scheme} URL.", field="endpoint") from None
+    if mode in CHAT_WEBHOOKS:
+        _check_chat_webhook(endpoint, mode)
+    # Last, as it may ask DNS: loopback, private, link-local and metadata addresses are refused (unless
+    # settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES), and checked again at send time.
+    netguard.check_endpoint(endpoint)
     return endpoint
 
 
@@ -181,19 +274,22 @@ def subscriber_address(
     phone_country: str = "",
     contact_email_required: bool = False,
 ) -> Address:
-    """Validate an address for a new subscription to `page` (the mode guessed from what is given)."""
+    """Validate an address for a new subscription to `page` (the mode guessed from what is given: an endpoint
+    is a webhook, a phone number SMS, otherwise email; Slack and Teams are always named)."""
     if mode is None:
         mode = SubscriberMode.WEBHOOK if endpoint else SubscriberMode.SMS if phone_number else SubscriberMode.EMAIL
     if mode not in CREATABLE_MODES:
-        raise ServiceError(f"{mode!r} subscribers cannot be created here; use email, webhook or sms.", field="mode")
+        raise ServiceError(
+            f"{mode!r} subscribers cannot be created here; use {', '.join(CREATABLE_MODES)}.", field="mode"
+        )
     if mode == SubscriberMode.EMAIL:
         if not page.allow_email_subscribers:
             raise ServiceError("This page does not take email subscribers.", field="email")
         return Address(mode=mode, email=_validate_email(email))
-    if mode == SubscriberMode.WEBHOOK:
-        if not page.allow_webhook_subscribers:
+    if mode in ENDPOINT_MODES:
+        if mode == SubscriberMode.WEBHOOK and not page.allow_webhook_subscribers:
             raise ServiceError("This page does not take webhook subscribers.", field="endpoint")
-        endpoint = _validate_endpoint(endpoint)
+        endpoint = _validate_endpoint(endpoint, mode=mode)
         # The email is where a quarantine notice goes; optional for staff, as some clients send only the
         # endpoint, but an anonymous webhook is confirmed through it.
         if contact_email_required and not (email or "").strip():
@@ -205,8 +301,52 @@ def subscriber_address(
     return Address(mode=mode, phone_number=phone_number, phone_country=phone_country)
 
 
-def _scope(*, page: Page, incident: Incident | None, component_ids: Iterable[str] | None) -> list[Component]:
-    """Check what a new subscription follows; returns its components (empty: all, or the incident)."""
+def _groups_on_page(page: Page, ids: Iterable[str], *, field: str = "group_ids") -> list[ComponentGroup]:
+    """The page's component groups with these ids, in the order given, each once; any other id is a 422 on
+    `field` naming it."""
+    ids = list(dict.fromkeys(ids))
+    found = {group.pk: group for group in ComponentGroup.objects.filter(page=page, pk__in=ids)}
+    for group_id in ids:
+        if group_id not in found:
+            raise ServiceError(f"No component group {group_id!r} on this page.", field=field)
+    return [found[group_id] for group_id in ids]
+
+
+def split_component_ids(*, page: Page, ids: Iterable[str], field: str = "component_ids") -> tuple[list[str], list[str]]:
+    """(component ids, group ids) of a list of ids Statuspage clients send as `component_ids`.
+
+    Statuspage's API treats a component group as a component (it has a component id, and clients list it among
+    the components), so a group's id in `component_ids` is read as a subscription to the group: stored as the
+    group, it also covers the components added to it later. An id that is neither a component nor a group of
+    this page is a 422 on `field`.
+    """
+    ids = list(dict.fromkeys(ids))
+    components = set(Component.objects.filter(page=page, pk__in=ids).values_list("pk", flat=True))
+    others = [i for i in ids if i not in components]
+    groups = set(ComponentGroup.objects.filter(page=page, pk__in=others).values_list("pk", flat=True))
+    for i in others:
+        if i not in groups:
+            raise ServiceError(f"No component {i!r} on this page.", field=field)
+    return [i for i in ids if i in components], [i for i in ids if i in groups]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a page subscription follows: these components and groups; both empty, every component."""
+
+    components: list[Component]
+    groups: list[ComponentGroup]
+
+
+def _scope(
+    *,
+    page: Page,
+    incident: Incident | None,
+    component_ids: Iterable[str] | None,
+    group_ids: Iterable[str] | None = None,
+) -> Scope:
+    """Check what a new subscription follows: all components (both lists None), the ones and groups named, or
+    the incident."""
     if incident is not None:
         if incident.page_id != page.pk:
             raise ServiceError("No such incident on this page.", field="incident")
@@ -214,17 +354,22 @@ def _scope(*, page: Page, incident: Incident | None, component_ids: Iterable[str
             raise ServiceError("This page does not take incident subscribers.", field="incident")
         if incident.is_closed:
             raise ServiceError("This incident is over; there will be no more updates to follow.", field="incident")
-        if component_ids is not None:
-            raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
-        return []
+        if component_ids is not None or group_ids is not None:
+            field = "component_ids" if component_ids is not None else "group_ids"
+            raise ServiceError("An incident subscription follows the whole incident.", field=field)
+        return Scope(components=[], groups=[])
     if not page.allow_page_subscribers:
         raise ServiceError("This page does not take page-wide subscribers.", field="subscriber")
-    if component_ids is None:
-        return []
-    component_ids = list(component_ids)
-    if not component_ids:
+    if component_ids is None and group_ids is None:
+        return Scope(components=[], groups=[])
+    component_ids = list(component_ids or [])
+    group_ids = list(group_ids or [])
+    if not component_ids and not group_ids:
         raise ServiceError("Name at least one component, or leave component_ids out for all.", field="component_ids")
-    return components_on_page(page, component_ids)
+    return Scope(
+        components=components_on_page(page, component_ids),
+        groups=_groups_on_page(page, group_ids),
+    )
 
 
 def _insert(
@@ -232,13 +377,13 @@ def _insert(
     page: Page,
     address: Address,
     incident: Incident | None,
-    components: list[Component],
+    scope: Scope,
     opted_in: bool,
     skip_confirmation_notification: bool = False,
 ) -> tuple[Subscriber, bool]:
     """Insert the subscription, or find the live one the unique constraints say already holds the address.
 
-    Returns (subscriber, created).
+    Returns (subscriber, created). A new webhook gets its signing secret (shown once to whoever made it).
     """
     fields = {
         "mode": address.mode,
@@ -258,6 +403,7 @@ def _insert(
         incident=incident,
         skip_confirmation_notification=skip_confirmation_notification,
         confirmed_at=now if opted_in else None,
+        webhook_secret=new_webhook_secret() if address.mode == SubscriberMode.WEBHOOK else "",
         created_at=now,
         updated_at=now,
     )
@@ -274,8 +420,10 @@ def _insert(
             # subscriber_page_live_unique leaves phone_number out, so two SMS numbers collide on it.
             raise Conflict("Another SMS subscription holds this page's only SMS slot.", field="phone_number") from None
         raise
-    if components:
-        subscriber.components.set(components)
+    if scope.components:
+        subscriber.components.set(scope.components)
+    if scope.groups:
+        subscriber.component_groups.set(scope.groups)
     return subscriber, True
 
 
@@ -291,8 +439,15 @@ def subscriber_create(
     incident: Incident | None = None,
     component_ids: Iterable[str] | None = None,
     skip_confirmation_notification: bool = False,
+    group_ids: Iterable[str] | None = None,
 ) -> tuple[Subscriber, bool]:
-    """Staff subscribe an address to the page (`component_ids` None: every component) or to one incident.
+    """Staff subscribe an address to the page or to one incident.
+
+    A page subscription follows the components in `component_ids` and the groups in `group_ids` (a group
+    covers the components added to it later); both None: every component. Webhook, Slack and Teams
+    subscriptions made by staff are active at once; an email one only with `skip_confirmation_notification`
+    (otherwise it waits for its confirmation); SMS stays unconfirmed (DORMANT_MODES). A new webhook's signing
+    secret is on the returned row: show it once.
 
     Returns (subscriber, created). An address that already has a live subscription gets that subscription
     back with created False, unchanged, except that a quarantined one is reactivated (re-subscribing is how
@@ -302,13 +457,18 @@ def subscriber_create(
     address = subscriber_address(
         page=page, mode=mode, email=email, endpoint=endpoint, phone_number=phone_number, phone_country=phone_country
     )
-    components = _scope(page=page, incident=incident, component_ids=component_ids)
-    opted_in = address.mode != SubscriberMode.EMAIL or skip_confirmation_notification
+    scope = _scope(page=page, incident=incident, component_ids=component_ids, group_ids=group_ids)
+    if address.mode in DORMANT_MODES:
+        opted_in = False
+    elif address.mode == SubscriberMode.EMAIL:
+        opted_in = skip_confirmation_notification
+    else:
+        opted_in = True
     subscriber, created = _insert(
         page=page,
         address=address,
         incident=incident,
-        components=components,
+        scope=scope,
         opted_in=opted_in,
         skip_confirmation_notification=skip_confirmation_notification,
     )
@@ -351,6 +511,31 @@ def _send_owner_link(subscriber: Subscriber) -> None:
         _schedule(emails.send_manage_links, [subscriber.pk])
 
 
+def subscriber_request_address(
+    *,
+    page: Page,
+    mode: str | None = None,
+    email: str = "",
+    endpoint: str = "",
+    phone_number: str = "",
+    phone_country: str = "",
+) -> Address:
+    """Validate the address of an anonymous request (`subscriber_address` with the anonymous rules: the
+    anonymous modes only, and a webhook's contact email required). Callers count it against the per-address
+    rate limit by its `key` before handing it to `subscriber_request`."""
+    if mode is not None and mode not in ANONYMOUS_MODES:
+        raise ServiceError(f"{mode!r} subscriptions are not taken here; use email or webhook.", field="mode")
+    return subscriber_address(
+        page=page,
+        mode=mode,
+        email=email,
+        endpoint=endpoint,
+        phone_number=phone_number,
+        phone_country=phone_country,
+        contact_email_required=True,
+    )
+
+
 @transaction.atomic
 def subscriber_request(
     *,
@@ -361,22 +546,28 @@ def subscriber_request(
     phone_country: str = "",
     incident: Incident | None = None,
     component_ids: Iterable[str] | None = None,
+    group_ids: Iterable[str] | None = None,
+    mode: str | None = None,
+    address: Address | None = None,
 ) -> Subscription:
     """An anonymous request to subscribe: a new unconfirmed subscription, or a stand-in for the live one.
 
     Every anonymous subscription starts unconfirmed, webhooks included (their contact email confirms them);
-    nothing the caller sends can skip that.
+    nothing the caller sends can skip that. `address`: one already validated by `subscriber_request_address`
+    (the email, endpoint, phone and mode arguments are then not read), so a caller that rate-limits by it
+    does not validate (and resolve) it twice.
     """
-    address = subscriber_address(
-        page=page,
-        email=email,
-        endpoint=endpoint,
-        phone_number=phone_number,
-        phone_country=phone_country,
-        contact_email_required=True,
-    )
-    components = _scope(page=page, incident=incident, component_ids=component_ids)
-    subscriber, created = _insert(page=page, address=address, incident=incident, components=components, opted_in=False)
+    if address is None:
+        address = subscriber_request_address(
+            page=page,
+            mode=mode,
+            email=email,
+            endpoint=endpoint,
+            phone_number=phone_number,
+            phone_country=phone_country,
+        )
+    scope = _scope(page=page, incident=incident, component_ids=component_ids, group_ids=group_ids)
+    subscriber, created = _insert(page=page, address=address, incident=incident, scope=scope, opted_in=False)
     _send_owner_link(subscriber)
     if created:
         return subscriber
@@ -431,13 +622,15 @@ def subscription_resend_anonymous(*, subscription: Subscription) -> Subscription
 
 @transaction.atomic
 def subscriber_confirm(*, token: str) -> Subscriber:
-    """Follow a confirmation link: unconfirmed → active. Any other state is left as it is."""
+    """Follow a confirmation link: unconfirmed → active. Any other state is left as it is, and so is a
+    subscription of a mode nothing can deliver yet (SMS: DORMANT_MODES)."""
     subscriber = Subscriber.objects.select_related("page", "incident").filter(token=token).first()
     if subscriber is None:
         raise NotFound("No such subscription.", field="token")
     now = timezone.now()
     # Conditional update: a double click confirms once.
-    if Subscriber.objects.filter(pk=subscriber.pk, state=SubscriberState.UNCONFIRMED).update(
+    confirmable = Subscriber.objects.filter(pk=subscriber.pk, state=SubscriberState.UNCONFIRMED)
+    if confirmable.exclude(mode__in=DORMANT_MODES).update(
         state=SubscriberState.ACTIVE, confirmed_at=now, updated_at=now
     ):
         subscriber.refresh_from_db()
@@ -494,8 +687,11 @@ def _lock(subscriber: Subscriber) -> Subscriber:
 
 
 def _reactivated_state(subscriber: Subscriber) -> str:
-    # An email address that never confirmed goes back to waiting for its confirmation, not straight to active.
-    if subscriber.mode == SubscriberMode.EMAIL and subscriber.confirmed_at is None:
+    # An address that never confirmed (an email, or an anonymous webhook's contact address) goes back to
+    # waiting for its confirmation, not straight to active; a mode nothing delivers yet stays unconfirmed.
+    if subscriber.mode in DORMANT_MODES:
+        return SubscriberState.UNCONFIRMED
+    if subscriber.email and subscriber.confirmed_at is None:
         return SubscriberState.UNCONFIRMED
     return SubscriberState.ACTIVE
 
@@ -599,37 +795,60 @@ def subscribers_resend_confirmation(*, subscribers: Iterable[Subscriber], field:
     return len(subscribers)
 
 
-def _set_components(subscriber: Subscriber, component_ids: Iterable[str] | None) -> None:
+def _set_scope(subscriber: Subscriber, component_ids: Iterable[str] | None, group_ids: Iterable[str] | None) -> None:
+    """Replace a locked page subscription's components, and its groups unless `group_ids` is None. Both
+    validated before either is written."""
     if subscriber.incident_id is not None:
-        raise ServiceError("An incident subscription follows the whole incident.", field="component_ids")
-    subscriber.components.set(components_on_page(subscriber.page, component_ids or []))
+        field = "group_ids" if group_ids and not component_ids else "component_ids"
+        raise ServiceError("An incident subscription follows the whole incident.", field=field)
+    components = components_on_page(subscriber.page, component_ids or [])
+    groups = None if group_ids is None else _groups_on_page(subscriber.page, group_ids)
+    subscriber.components.set(components)
+    if groups is not None:
+        subscriber.component_groups.set(groups)
     subscriber.updated_at = timezone.now()
     subscriber.save(update_fields=["updated_at"])
 
 
 @transaction.atomic
-def subscriber_set_components(*, subscriber: Subscriber, component_ids: Iterable[str] | None) -> Subscriber:
-    """Limit a page subscription to these components; none (or an empty list) means every component.
+def subscriber_set_components(
+    *, subscriber: Subscriber, component_ids: Iterable[str] | None, group_ids: Iterable[str] | None = None
+) -> Subscriber:
+    """What a page subscription follows, from now on: exactly these components and groups (a group covers the
+    components added to it later); none of either (None or empty) means every component.
 
     Returns the subscriber as stored now (read again under a lock)."""
     subscriber = _lock(subscriber)
-    _set_components(subscriber, component_ids)
+    _set_scope(subscriber, component_ids, list(group_ids or []))
     return subscriber
 
 
 @transaction.atomic
-def subscriber_update(*, subscriber: Subscriber, state: str, component_ids: Iterable[str]) -> Subscriber:
-    """Staff's edit of a subscription: the components it follows (empty: every one) and its state.
+def subscriber_update(
+    *,
+    subscriber: Subscriber,
+    state: str,
+    component_ids: Iterable[str],
+    group_ids: Iterable[str] | None = None,
+) -> Subscriber:
+    """Staff's edit of a subscription: the components and groups it follows (none of either: every one) and
+    its state.
 
+    `group_ids` None leaves the groups as they are (a form that does not show them does not drop them).
     The row is locked first, so the move is judged from the state stored now, not from the one a form was
     built from: a state other than the stored one must be one of `staff_moves` (unsubscribe a live
-    subscription, reactivate a quarantined or unsubscribed one). Components are replaced only when they
-    differ. All or nothing; returns the subscriber as stored now.
+    subscription, reactivate a quarantined or unsubscribed one). Components and groups are replaced only when
+    they differ. All or nothing; returns the subscriber as stored now.
     """
     subscriber = _lock(subscriber)
     component_ids = list(dict.fromkeys(component_ids))
-    if set(component_ids) != set(subscriber.components.values_list("pk", flat=True)):
-        _set_components(subscriber, component_ids)
+    group_ids = None if group_ids is None else list(dict.fromkeys(group_ids))
+    components_differ = set(component_ids) != set(subscriber.components.values_list("pk", flat=True))
+    groups_differ = group_ids is not None and set(group_ids) != set(
+        subscriber.component_groups.values_list("pk", flat=True)
+    )
+    if components_differ or groups_differ:
+        _set_scope(subscriber, component_ids, group_ids)
     if state == subscriber.state:
         return subscriber
     if state not in staff_moves(subscriber.state):
