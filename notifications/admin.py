@@ -452,8 +452,10 @@ class DeliveryAdmin(ReadOnlyAdminMixin, PageScopedAdminMixin, admin.ModelAdmin):
 class IncidentUpdateDeliveriesInline(IncidentUpdateInline):
     """The timeline, with each update's delivery counts (an update posted silently has none)."""
 
-    fields = [*IncidentUpdateInline.fields, "deliveries"]
-    readonly_fields = [*IncidentUpdateInline.readonly_fields, "deliveries"]
+    # Before the row's "Edit silently" link, which stays last.
+    fields = [f for f in IncidentUpdateInline.fields if f != "edit"]
+    fields += ["deliveries", *(["edit"] if "edit" in IncidentUpdateInline.fields else [])]
+    readonly_fields = fields
 
     def get_queryset(self, request):
         outbox = with_delivery_counts(Notification.objects.filter(kind=NotificationKind.INCIDENT_UPDATE))
