@@ -4,7 +4,14 @@ Choices where Statuspage documents no response body:
 - the bulk actions (`unsubscribe`, `reactivate`, `resend_confirmation`, and the per-subscriber resend) answer
   202 with `{"subscribers": <how many were acted on>}`; Statuspage's spec declares them void, so clients ignore it;
 - page-wide lists, counts and "all" act on page subscriptions; incident subscriptions have their own endpoints;
-- `state=all` means every live state (active, unconfirmed, quarantined); unsubscribed ones have their own list.
+- `state=all` means every live state (active, unconfirmed, quarantined); unsubscribed ones have their own list;
+- component groups are components to Statuspage clients: a group's id in `component_ids` subscribes to the group
+  (stored as the group, so components added to it later are covered; see `services.split_component_ids`), and
+  a subscriber's `components` lists the groups it follows, by id, after its components: what was sent comes back;
+- `mode` may be `slack` or `teams` with `endpoint` an incoming-webhook URL (`services.CHAT_WEBHOOKS`);
+- a webhook subscriber's signing secret (Standard Webhooks, `whsec_…`) is in the create answer only, as
+  `webhook_secret`, and only when that call made it: it is never shown again, except that a retry with the
+  same `Idempotency-Key` replays that first answer (a client that lost it has no other way to learn it).
 """
 
 from django.db.models import Case, CharField, Count, F, IntegerField, Q, QuerySet, Value, When
@@ -23,6 +30,7 @@ from .models import Subscriber, SubscriberMode, SubscriberState
 from .selectors import AWAITING_CONFIRMATION, LIVE_STATES
 from .services import (
     ADDRESS_ARGUMENTS,
+    split_component_ids,
     subscriber_create,
     subscriber_resend_confirmation,
     subscriber_set_components,
@@ -40,11 +48,13 @@ SORT_FIELDS = ("primary", "created_at", "quarantined_at", "relevance")
 
 
 def subscriber_v1(subscriber: Subscriber, all_component_ids: list[str]) -> dict:
-    """The v1 subscriber object. A page subscription to every component lists them all, as Statuspage does."""
+    """The v1 subscriber object. A page subscription to every component lists them all, as Statuspage does;
+    one to components and groups lists the components, then the groups."""
     if subscriber.incident_id is not None:
         components: list[str] = []
     else:
-        components = [c.pk for c in subscriber.components.all()] or list(all_component_ids)
+        chosen = [c.pk for c in subscriber.components.all()] + [g.pk for g in subscriber.component_groups.all()]
+        components = chosen or list(all_component_ids)
     is_sms = subscriber.mode == SubscriberMode.SMS
     return {
         "id": subscriber.pk,
@@ -70,11 +80,11 @@ def page_component_ids(page) -> list[str]:
 
 
 def _with_components(queryset: QuerySet[Subscriber]) -> QuerySet[Subscriber]:
-    return queryset.prefetch_related("components")
+    return queryset.prefetch_related("components", "component_groups")
 
 
 def _choice(value, *, field: str, choices) -> str:
-    value = as_str(value, field=field).strip()
+    value = (as_str(value, field=field) or "").strip()
     if value not in choices:
         raise ServiceError(f"{value!r} is not one of {', '.join(choices)}.", field=field)
     return value
@@ -91,7 +101,7 @@ def _type_filter(value) -> Q:
     return Q(mode=_choice(value, field="type", choices=SubscriberMode.values))
 
 
-def _create_fields(data) -> dict:
+def _create_fields(data, page) -> dict:
     """Service arguments from a `subscriber` object (or a flat body)."""
     subscriber = unwrap(data, "subscriber")
     fields: dict = {}
@@ -106,7 +116,8 @@ def _create_fields(data) -> dict:
         )
     if "component_ids" in subscriber:
         value = subscriber["component_ids"]
-        fields["component_ids"] = [] if value in (None, "") else as_id_list(value, field="component_ids")
+        ids = [] if value in (None, "") else as_id_list(value, field="component_ids")
+        fields["component_ids"], fields["group_ids"] = split_component_ids(page=page, ids=ids)
     # `page_access_user` (audience-specific pages) has no counterpart here; it is accepted and ignored.
     if not any(fields.get(name) for name in ("email", "endpoint", "phone_number")):
         raise ServiceError("An email, an endpoint or a phone_number is required.", field="email")
@@ -132,15 +143,24 @@ class SubscriberView(V1View):
         """DELETE: unsubscribe and return the subscriber (200). `skip_unsubscription_notification` comes in the
         query string, as documented, or in a body."""
         subscriber = self.get_subscriber()
-        skip = self.request.query_params.get("skip_unsubscription_notification")
-        if skip is None and isinstance(self.request.data, dict):
-            skip = self.request.data.get("skip_unsubscription_notification")
-        skip = as_bool(skip or False, field="skip_unsubscription_notification")
+        given = self.request.query_params.get("skip_unsubscription_notification")
+        if given is None and isinstance(self.request.data, dict):
+            given = self.request.data.get("skip_unsubscription_notification")
+        skip = as_bool(given or False, field="skip_unsubscription_notification")
         return self.respond(subscriber_unsubscribe(subscriber=subscriber, skip_unsubscription_notification=skip))
 
     def respond(self, subscriber: Subscriber, status_code: int = status.HTTP_200_OK) -> Response:
         subscriber = _with_components(Subscriber.objects.filter(pk=subscriber.pk)).get()
         return Response(subscriber_v1(subscriber, page_component_ids(subscriber.page_id)), status=status_code)
+
+    def created(self, subscriber: Subscriber, created: bool) -> Response:
+        """201 with the subscriber; a webhook made by this call also shows its signing secret, this once."""
+        response = self.respond(subscriber, status.HTTP_201_CREATED)
+        if created and subscriber.mode == SubscriberMode.WEBHOOK and subscriber.webhook_secret:
+            response.data["webhook_secret"] = subscriber.webhook_secret
+        # The answer carries a secret (or may): kept by no cache.
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 def _sorted(queryset: QuerySet[Subscriber], *, sort_field: str, descending: bool, q: str) -> QuerySet[Subscriber]:
@@ -198,8 +218,8 @@ class SubscriberList(SubscriberView):
 
     def post(self, request, page_id):
         page = self.get_page()
-        subscriber, _ = subscriber_create(page=page, **_create_fields(request.data))
-        return self.respond(subscriber, status.HTTP_201_CREATED)
+        subscriber, created = subscriber_create(page=page, **_create_fields(request.data, page))
+        return self.created(subscriber, created)
 
 
 class SubscriberCount(SubscriberView):
@@ -307,8 +327,9 @@ class SubscriberDetail(SubscriberView):
 
     def patch(self, request, page_id, subscriber_id):
         subscriber = self.get_subscriber()
+        component_ids, group_ids = split_component_ids(page=subscriber.page, ids=_component_ids_body(request.data))
         return self.respond(
-            subscriber_set_components(subscriber=subscriber, component_ids=_component_ids_body(request.data))
+            subscriber_set_components(subscriber=subscriber, component_ids=component_ids, group_ids=group_ids)
         )
 
     put = patch
@@ -346,8 +367,10 @@ class IncidentSubscriberList(IncidentSubscriberView):
 
     def post(self, request, page_id, incident_id):
         incident = self.get_incident()
-        subscriber, _ = subscriber_create(page=incident.page, incident=incident, **_create_fields(request.data))
-        return self.respond(subscriber, status.HTTP_201_CREATED)
+        subscriber, created = subscriber_create(
+            page=incident.page, incident=incident, **_create_fields(request.data, incident.page)
+        )
+        return self.created(subscriber, created)
 
 
 class IncidentSubscriberDetail(IncidentSubscriberView):

@@ -44,7 +44,11 @@ def _json(body: dict, status: int) -> HttpResponse:
     return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
 
 
-def _limit_ip(request: HttpRequest) -> None:
+# The limits of every anonymous subscription request, shared by this API and the HTML form of the public page
+# (`views.subscribe`): one count per client IP and one per address, whichever way the request comes in.
+
+
+def limit_ip(request: HttpRequest) -> None:
     ratelimit.enforce(
         f"public-write:ip:{ratelimit.client_ip(request)}",
         limit=settings.PUBLIC_RATE_LIMIT_PER_IP,
@@ -55,10 +59,10 @@ def _limit_ip(request: HttpRequest) -> None:
 
 def write_endpoint(*methods: str):
     """A public write: the listed methods, never cached, every call that may write counted per client IP."""
-    return public_endpoint(*methods, cacheable=False, rate_limit=_limit_ip)
+    return public_endpoint(*methods, cacheable=False, rate_limit=limit_ip)
 
 
-def _limit_address(address: str) -> None:
+def limit_address(address: str) -> None:
     if address:
         ratelimit.enforce(
             f"public-write:address:{address.lower()}",
@@ -72,14 +76,16 @@ def _limit_address(address: str) -> None:
 def subscribers(request: HttpRequest) -> HttpResponse:
     page = page_for_request(request)
     fields = unwrap(read_body(request), "subscriber")
-    arguments: dict = {}
+    given: dict = {}
     for name in services.ADDRESS_ARGUMENTS:
         if fields.get(name) not in (None, ""):
-            arguments[name] = as_str(fields[name], field=name, max_length=2000)
-    if not any(arguments.get(name) for name in ("email", "endpoint", "phone_number")):
+            given[name] = as_str(fields[name], field=name, max_length=2000)
+    if not any(given.get(name) for name in ("email", "endpoint", "phone_number")):
         raise ServiceError("subscriber[email] is required.", field="email")
-    # The address is counted before anything is looked up, valid or not, known or not.
-    _limit_address(services.subscriber_address(page=page, contact_email_required=True, **arguments).key)
+    # The address is counted before anything is looked up, known or not.
+    address = services.subscriber_request_address(page=page, **given)
+    limit_address(address.key)
+    arguments: dict = {}
     incident_id = fields.get("incident", fields.get("incident_id"))
     if incident_id not in (None, ""):
         incident = Incident.objects.filter(page=page, pk=as_str(incident_id, field="incident")).first()
@@ -88,10 +94,14 @@ def subscribers(request: HttpRequest) -> HttpResponse:
         arguments["incident"] = incident
     for name in ("component_ids", "components"):
         if fields.get(name) not in (None, ""):
-            arguments["component_ids"] = as_id_list(fields[name], field=name)
+            # A group's id among them subscribes to the group, as in v1 (`services.split_component_ids`).
+            ids = as_id_list(fields[name], field=name)
+            arguments["component_ids"], arguments["group_ids"] = services.split_component_ids(
+                page=page, ids=ids, field=name
+            )
             break
     # skip_confirmation_notification is ignored: an anonymous caller cannot opt someone else in.
-    subscription = services.subscriber_request(page=page, **arguments)
+    subscription = services.subscriber_request(page=page, address=address, **arguments)
     return _json(subscriber_v2(subscription), 201)
 
 
@@ -105,6 +115,6 @@ def subscriber_detail(request: HttpRequest, subscriber_id: str) -> HttpResponse:
 @write_endpoint("POST")
 def resend_confirmation(request: HttpRequest, subscriber_id: str) -> HttpResponse:
     subscription = services.subscription_for_anonymous(page=page_for_request(request), subscription_id=subscriber_id)
-    _limit_address(subscription.email)
+    limit_address(subscription.email)
     subscription = services.subscription_resend_anonymous(subscription=subscription)
     return _json(subscriber_v2(subscription), 200)

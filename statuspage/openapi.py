@@ -262,6 +262,22 @@ SCHEMAS: dict[str, dict] = {
             "created_at": DATETIME,
         }
     ),
+    # The create answer: the subscriber and, for a webhook made by that call, its signing secret, shown once.
+    "SubscriberCreated": {
+        "allOf": [
+            ref("Subscriber"),
+            obj(
+                {
+                    "webhook_secret": {
+                        "type": "string",
+                        "pattern": "^whsec_",
+                        "description": "A new webhook's Standard Webhooks signing secret; in this answer only.",
+                    }
+                },
+                required=[],
+            ),
+        ]
+    },
     "SubscriberCount": obj({name: INT for name in ("email", "sms", "webhook", "integration_partner", "slack")}),
     "SubscriberHistogram": obj(
         {
@@ -395,6 +411,7 @@ _SUBSCRIBER_CREATE = obj(
     {
         "subscriber": obj(
             {
+                "mode": SUBSCRIBER_MODE,
                 "email": {"type": "string", "format": "email"},
                 "endpoint": {"type": "string", "format": "uri"},
                 "phone_number": STR,
@@ -597,7 +614,7 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     (f"{P}/subscribers", "POST"): {
         "summary": "Create a subscriber",
         "request": _SUBSCRIBER_CREATE,
-        "ok": {201: ref("Subscriber")},
+        "ok": {201: ref("SubscriberCreated")},
     },
     (f"{P}/subscribers/count", "GET"): {
         "summary": "Count subscribers by type",
@@ -656,7 +673,7 @@ OPERATIONS: dict[tuple[str, str], dict] = {
     (f"{P}/incidents/{{incident_id}}/subscribers", "POST"): {
         "summary": "Subscribe to an incident",
         "request": _SUBSCRIBER_CREATE,
-        "ok": {201: ref("Subscriber")},
+        "ok": {201: ref("SubscriberCreated")},
     },
     (f"{P}/incidents/{{incident_id}}/subscribers/{{subscriber_id}}", "GET"): {
         "summary": "Get an incident subscriber",

@@ -10,7 +10,8 @@ from incidents.services import incident_create
 from notifications.models import Subscriber
 from notifications.services import subscriber_unsubscribe
 from tests.api.conftest import make_key
-from tests.factories import make_component, make_subscriber
+from tests.factories import make_component, make_group, make_subscriber
+from tests.notifications.test_subscriber_channels import PUBLIC_NAMES, SLACK_URL, TEAMS_URL, fake_dns
 
 SUBSCRIBER_KEYS = [
     "id",
@@ -260,8 +261,8 @@ def test_list_query_count_does_not_grow_with_subscribers(api, page, component):
         subscriber.components.add(component)
     with CaptureQueriesContext(connection) as many:
         assert len(ids(api.get(f"/v1/pages/{page.pk}/subscribers"))) == 10
-    # key, page, subscribers, their components, the page's component ids
-    assert len(few) == len(many) == 5
+    # key, page, subscribers, their components, their groups, the page's component ids
+    assert len(few) == len(many) == 6
 
 
 def test_count_by_type(api, page, population):
@@ -576,3 +577,229 @@ def test_a_retried_create_with_an_idempotency_key_sends_one_email(api, page, cap
     assert second.json() == first.json()
     assert Subscriber.objects.count() == 1
     assert len(mailoutbox) == 1
+
+
+# --- Every channel: Slack, Teams, guarded webhooks, the signing secret, SMS --------------------------------------
+
+
+@pytest.fixture
+def dns(monkeypatch):
+    """Names answered without the network (no connection is allowed either)."""
+    return fake_dns(monkeypatch, PUBLIC_NAMES)
+
+
+@pytest.mark.parametrize(("mode", "url"), [("slack", SLACK_URL), ("teams", TEAMS_URL)])
+def test_create_slack_and_teams_subscribers(api, page, component, dns, capture, mailoutbox, mode, url):
+    with capture():
+        response = api.post(
+            f"/v1/pages/{page.pk}/subscribers", {"subscriber": {"mode": mode, "endpoint": url}}, format="json"
+        )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    # The usual object, nothing more: chat URLs carry no signing secret.
+    assert list(body) == SUBSCRIBER_KEYS
+    subscriber = Subscriber.objects.get()
+    assert (body["id"], body["mode"], body["endpoint"], body["email"], body["components"]) == (
+        subscriber.pk,
+        mode,
+        url,
+        None,
+        [component.pk],
+    )
+    assert (subscriber.state, subscriber.webhook_secret) == ("active", "")
+    assert mailoutbox == []
+
+
+def test_create_a_slack_subscriber_with_a_rails_form_body(api, page, dns):
+    response = api.post(
+        f"/v1/pages/{page.pk}/subscribers",
+        f"subscriber[mode]=slack&subscriber[endpoint]={SLACK_URL}&subscriber[email]=ops@example.com",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    assert (response.json()["mode"], response.json()["endpoint"], response.json()["email"]) == (
+        "slack",
+        SLACK_URL,
+        "ops@example.com",
+    )
+
+
+@pytest.mark.parametrize(
+    ("subscriber", "field"),
+    [
+        ({"mode": "slack", "endpoint": "https://hooks.example.com/services/T/B/X"}, "endpoint"),
+        ({"mode": "slack", "endpoint": "http://hooks.slack.com/services/T/B/X"}, "endpoint"),
+        ({"mode": "slack", "email": "ops@example.com"}, "endpoint"),
+        ({"mode": "teams", "endpoint": SLACK_URL}, "endpoint"),
+        ({"mode": "teams", "endpoint": "https://acme.webhook.office.com/webhookb2/x/IncomingWebhook/y"}, "endpoint"),
+        ({"mode": "integration_partner", "email": "ops@example.com"}, "mode"),
+        ({"mode": "pigeon", "email": "ops@example.com"}, "mode"),
+        ({"endpoint": "http://169.254.169.254/latest/meta-data/"}, "endpoint"),
+        ({"endpoint": "http://127.0.0.1:6379/"}, "endpoint"),
+        ({"endpoint": "http://[::1]/hook"}, "endpoint"),
+        ({"endpoint": "http://10.0.0.8/hook", "email": "ops@example.com"}, "endpoint"),
+        ({"endpoint": "https://loopback.example.com/hook"}, "endpoint"),
+        ({"endpoint": "https://metadata.example.com/latest/meta-data/"}, "endpoint"),
+        ({"mode": "slack", "endpoint": "https://hooks.slack.com:444/services/T/B/X"}, "endpoint"),
+    ],
+)
+def test_refused_channels_and_endpoints_are_422_and_change_nothing(
+    api, page, dns, capture, mailoutbox, subscriber, field
+):
+    with capture():
+        response = api.post(f"/v1/pages/{page.pk}/subscribers", {"subscriber": subscriber}, format="json")
+    assert response.status_code == 422, response.content
+    assert (response.json()["error"], response.json()["field"]) == ("validation_failed", field)
+    assert not Subscriber.objects.exists()
+    assert mailoutbox == []
+
+
+def test_a_slack_name_resolving_to_loopback_is_refused(api, page, monkeypatch):
+    fake_dns(monkeypatch, {"hooks.slack.com": ["127.0.0.1"]})
+    response = api.post(
+        f"/v1/pages/{page.pk}/subscribers", {"subscriber": {"mode": "slack", "endpoint": SLACK_URL}}, format="json"
+    )
+    assert (response.status_code, response.json()["field"]) == (422, "endpoint")
+    assert not Subscriber.objects.exists()
+
+
+def test_private_endpoints_are_accepted_when_the_setting_allows_them(api, page, dns, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+    response = api.post(
+        f"/v1/pages/{page.pk}/subscribers", {"subscriber": {"endpoint": "http://10.0.0.8/hook"}}, format="json"
+    )
+    assert response.status_code == 201
+
+
+def test_a_webhooks_secret_is_in_its_create_answer_only(api, page, dns):
+    url = f"/v1/pages/{page.pk}/subscribers"
+    response = api.post(url, {"subscriber": {"endpoint": "https://hooks.example.com/in"}}, format="json")
+    assert response.status_code == 201
+    assert response["Cache-Control"] == "no-store"
+    body = response.json()
+    subscriber = Subscriber.objects.get()
+    assert list(body) == [*SUBSCRIBER_KEYS, "webhook_secret"]
+    assert body["webhook_secret"] == subscriber.webhook_secret
+    assert body["webhook_secret"].startswith("whsec_")
+    # Never again: not on a read, not in a list, not when the same endpoint is created again.
+    assert "webhook_secret" not in api.get(f"{url}/{subscriber.pk}").json()
+    assert all("webhook_secret" not in s for s in api.get(url).json())
+    again = api.post(url, {"subscriber": {"endpoint": "https://hooks.example.com/in"}}, format="json")
+    assert (again.status_code, again.json()["id"]) == (201, subscriber.pk)
+    assert list(again.json()) == SUBSCRIBER_KEYS
+    assert subscriber.webhook_secret not in again.content.decode()
+
+
+def test_a_retried_webhook_create_gets_its_first_answer_secret_included(api, page, dns):
+    url = f"/v1/pages/{page.pk}/subscribers"
+    body = {"subscriber": {"endpoint": "https://hooks.example.com/in"}}
+    first = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="hook-1")
+    # The client that lost the first answer gets it, and with it the secret it has no other way to learn.
+    second = api.post(url, body, format="json", HTTP_IDEMPOTENCY_KEY="hook-1")
+    assert second["Idempotent-Replayed"] == "true"
+    assert second.json() == first.json()
+    assert second.json()["webhook_secret"] == Subscriber.objects.get().webhook_secret
+
+
+def test_an_incident_webhooks_secret_is_in_its_create_answer(api, page, dns):
+    incident = incident_create(page=page, name="Database down")
+    response = api.post(
+        f"/v1/pages/{page.pk}/incidents/{incident.pk}/subscribers",
+        {"subscriber": {"endpoint": "https://hooks.example.com/in"}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["webhook_secret"] == Subscriber.objects.get().webhook_secret
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_an_sms_subscriber_made_in_v1_stays_unconfirmed(api, page, skip, capture, mailoutbox):
+    page.allow_sms_subscribers = True
+    page.save()
+    with capture():
+        response = api.post(
+            f"/v1/pages/{page.pk}/subscribers",
+            {
+                "subscriber": {
+                    "phone_number": "+1 555 0100",
+                    "phone_country": "US",
+                    "skip_confirmation_notification": skip,
+                }
+            },
+            format="json",
+        )
+    assert response.status_code == 201, response.content
+    assert list(response.json()) == SUBSCRIBER_KEYS
+    assert state_of(Subscriber.objects.get()) == "unconfirmed"
+    assert mailoutbox == []
+    count = api.get(f"/v1/pages/{page.pk}/subscribers/count", {"state": "active"}).json()
+    assert count["sms"] == 0
+
+
+# --- Groups, sent as components ------------------------------------------------------------------------------------
+
+
+def test_a_group_id_among_component_ids_subscribes_to_the_group(api, page, component):
+    group = make_group(page, "Infrastructure")
+    database = make_component(page, "Database", group=group)
+    response = api.post(
+        f"/v1/pages/{page.pk}/subscribers",
+        {"subscriber": {"email": "ann@example.com", "component_ids": [group.pk, component.pk]}},
+        format="json",
+    )
+    assert response.status_code == 201, response.content
+    subscriber = Subscriber.objects.get()
+    assert list(subscriber.components.values_list("pk", flat=True)) == [component.pk]
+    assert list(subscriber.component_groups.values_list("pk", flat=True)) == [group.pk]
+    # Components first, then groups: what was sent comes back (never every component).
+    assert response.json()["components"] == [component.pk, group.pk]
+    assert api.get(f"/v1/pages/{page.pk}/subscribers/{subscriber.pk}").json()["components"] == [
+        component.pk,
+        group.pk,
+    ]
+    assert database.pk not in response.json()["components"]
+
+
+def test_patch_with_a_group_id_replaces_the_scope(api, page, component):
+    group = make_group(page, "Infrastructure")
+    subscriber = make_subscriber(page, email="ann@example.com", component_ids=[component.pk])
+    url = f"/v1/pages/{page.pk}/subscribers/{subscriber.pk}"
+    response = api.patch(url, {"component_ids": [group.pk]}, format="json")
+    assert (response.status_code, response.json()["components"]) == (200, [group.pk])
+    assert list(subscriber.components.all()) == []
+    assert list(subscriber.component_groups.values_list("pk", flat=True)) == [group.pk]
+    response = api.patch(url, f"component_ids[]={component.pk}", content_type="application/x-www-form-urlencoded")
+    assert response.json()["components"] == [component.pk]
+    assert list(subscriber.component_groups.all()) == []
+
+
+def test_another_pages_group_is_refused_and_changes_nothing(api, page, other_page, component):
+    foreign = make_group(other_page, "Theirs")
+    response = api.post(
+        f"/v1/pages/{page.pk}/subscribers",
+        {"subscriber": {"email": "ann@example.com", "component_ids": [component.pk, foreign.pk]}},
+        format="json",
+    )
+    assert (response.status_code, response.json()["field"]) == (422, "component_ids")
+    assert foreign.pk in response.json()["message"]
+    assert not Subscriber.objects.exists()
+    subscriber = make_subscriber(page, email="bob@example.com", component_ids=[component.pk])
+    response = api.patch(
+        f"/v1/pages/{page.pk}/subscribers/{subscriber.pk}", {"component_ids": [foreign.pk]}, format="json"
+    )
+    assert (response.status_code, response.json()["field"]) == (422, "component_ids")
+    assert list(subscriber.components.values_list("pk", flat=True)) == [component.pk]
+    assert list(subscriber.component_groups.all()) == []
+
+
+def test_list_query_count_holds_with_groups(api, page, component):
+    group = make_group(page, "Infrastructure")
+    make_subscriber(page, email="a@example.com", skip_confirmation_notification=True, group_ids=[group.pk])
+    api.get(f"/v1/pages/{page.pk}/subscribers")
+    with CaptureQueriesContext(connection) as few:
+        api.get(f"/v1/pages/{page.pk}/subscribers")
+    for n in range(5):
+        make_subscriber(page, email=f"b{n}@example.com", skip_confirmation_notification=True, group_ids=[group.pk])
+    with CaptureQueriesContext(connection) as many:
+        assert len(ids(api.get(f"/v1/pages/{page.pk}/subscribers"))) == 6
+    assert len(few) == len(many) == 6

@@ -6,7 +6,8 @@ from django.test import Client
 from incidents.services import incident_create
 from notifications.models import Subscriber
 from statuspage.models import RateLimitCounter
-from tests.factories import make_component, make_subscriber
+from tests.factories import make_component, make_group, make_subscriber
+from tests.notifications.test_subscriber_channels import PUBLIC_NAMES, fake_dns
 
 V2_KEYS = ["created_at", "skip_confirmation_notification", "quarantined_at", "id", "mode", "purge_at", "email"]
 
@@ -307,3 +308,84 @@ def test_every_answer_of_a_write_endpoint_has_exactly_its_headers(public, page, 
         "error": "rate_limited",
         "message": f"Too many subscription requests from this address; retry in {limited['Retry-After']} s.",
     }
+
+
+# --- Groups and guarded endpoints (issue 8) ---------------------------------------------------------------------
+
+
+def test_a_group_id_among_component_ids_subscribes_to_the_group(public, page, component):
+    group = make_group(page, "Infrastructure")
+    response = public.post(
+        "/api/v2/subscribers.json",
+        f"subscriber[email]=ann@example.com&subscriber[component_ids][]={group.pk}"
+        f"&subscriber[component_ids][]={component.pk}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 201, response.content
+    subscriber = Subscriber.objects.get()
+    assert list(subscriber.component_groups.values_list("pk", flat=True)) == [group.pk]
+    assert list(subscriber.components.values_list("pk", flat=True)) == [component.pk]
+
+
+def test_another_pages_group_is_refused_and_creates_nothing(public, page, other_page, capture, mailoutbox):
+    foreign = make_group(other_page, "Theirs")
+    with capture():
+        response = public.post(
+            "/api/v2/subscribers.json",
+            {"subscriber": {"email": "ann@example.com", "components": [foreign.pk]}},
+            content_type="application/json",
+        )
+    assert (response.status_code, response.json()["field"]) == (422, "components")
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert not Subscriber.objects.exists()
+    assert mailoutbox == []
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:6379/",
+        "http://192.168.1.1/",
+        "https://loopback.example.com/hook",
+    ],
+)
+def test_an_anonymous_webhook_to_a_private_address_is_refused(public, page, monkeypatch, capture, mailoutbox, endpoint):
+    fake_dns(monkeypatch, PUBLIC_NAMES)
+    with capture():
+        response = public.post(
+            "/api/v2/subscribers.json",
+            {"subscriber": {"endpoint": endpoint, "email": "ops@example.com"}},
+            content_type="application/json",
+        )
+    assert response.status_code == 422, response.content
+    assert (response.json()["error"], response.json()["field"]) == ("validation_failed", "endpoint")
+    assert not Subscriber.objects.exists()
+    assert mailoutbox == []
+
+
+def test_an_anonymous_webhook_is_unconfirmed_and_its_secret_is_not_in_the_answer(public, page, monkeypatch):
+    fake_dns(monkeypatch, PUBLIC_NAMES)
+    response = public.post(
+        "/api/v2/subscribers.json",
+        {"subscriber": {"endpoint": "https://hooks.example.com/in", "email": "ops@example.com"}},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert list(response.json()["subscriber"]) == V2_KEYS
+    webhook = Subscriber.objects.get()
+    assert webhook.state == "unconfirmed"
+    assert webhook.webhook_secret.startswith("whsec_")
+    assert webhook.webhook_secret not in response.content.decode()
+
+
+def test_slack_cannot_be_asked_for_anonymously(public, page, monkeypatch):
+    fake_dns(monkeypatch, PUBLIC_NAMES)
+    response = public.post(
+        "/api/v2/subscribers.json",
+        {"subscriber": {"mode": "slack", "endpoint": "https://hooks.slack.com/services/T/B/X"}},
+        content_type="application/json",
+    )
+    # `mode` is not read by the legacy API: an endpoint is a webhook, which needs its contact email.
+    assert (response.status_code, response.json()["field"]) == (422, "email")
+    assert not Subscriber.objects.exists()
