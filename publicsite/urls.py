@@ -37,6 +37,7 @@ urlpatterns = [
         subscriber_api.resend_confirmation,
         name="v2-subscriber-resend-confirmation",
     ),
+    path("subscriptions/new", subscription_views.subscribe, name="subscription-new"),
     path("subscriptions/confirm/<str:token>", subscription_views.confirm, name="subscription-confirm"),
     path("subscriptions/manage/<str:token>", subscription_views.manage, name="subscription-manage"),
     path("subscriptions/unsubscribe/<str:token>", subscription_views.unsubscribe, name="subscription-unsubscribe"),
