@@ -86,7 +86,7 @@ def test_skip_confirmation_makes_the_subscriber_active_without_an_email(staff_cl
     assert mailoutbox == []
 
 
-def test_webhook_and_sms_subscribers_are_active_at_once(staff_client, page, capture, mailoutbox):
+def test_webhooks_are_active_at_once_and_sms_waits_for_a_transport(staff_client, page, capture, mailoutbox):
     page.allow_sms_subscribers = True
     page.save()
 
@@ -94,9 +94,14 @@ def test_webhook_and_sms_subscribers_are_active_at_once(staff_client, page, capt
         webhook = _add(staff_client, page=page.pk, mode="webhook", endpoint="hooks.example.com/status")
         sms = _add(staff_client, page=page.pk, mode="sms", phone_number="+1 555 0100", phone_country="us")
 
-    assert (webhook.status_code, sms.status_code) == (302, 302)
+    # A new webhook answers with its signing secret, shown once on its own page; an SMS subscription stays
+    # unconfirmed while there is no SMS transport.
+    assert (webhook.status_code, sms.status_code) == (200, 302)
+    secret = Subscriber.objects.get(mode="webhook").webhook_secret
+    assert secret.startswith("whsec_")
+    assert webhook.content.decode().count(secret) == 1
     assert sorted(Subscriber.objects.values_list("mode", "state", "endpoint", "phone_number", "phone_country")) == [
-        ("sms", "active", "", "+1 555 0100", "US"),
+        ("sms", "unconfirmed", "", "+1 555 0100", "US"),
         ("webhook", "active", "https://hooks.example.com/status", "", ""),
     ]
     assert mailoutbox == []
@@ -126,8 +131,8 @@ def test_add_with_components_or_for_an_incident(staff_client, page, component):
             {"phone_number": ["This page does not take SMS subscribers."]},
         ),
         (
-            {"mode": "slack", "email": "a@example.com"},
-            {"mode": ["Select a valid choice. slack is not one of the available choices."]},
+            {"mode": "integration_partner", "email": "a@example.com"},
+            {"mode": ["Select a valid choice. integration_partner is not one of the available choices."]},
         ),
     ],
 )
@@ -186,7 +191,7 @@ def test_the_service_keeps_the_incident_and_components_on_the_chosen_page(
 def test_add_form_offers_the_modes_the_service_creates(staff_client):
     form = staff_client.get(_url("add")).context["adminform"].form
 
-    assert [value for value, _ in form.fields["mode"].choices] == ["email", "webhook", "sms"]
+    assert [value for value, _ in form.fields["mode"].choices] == ["email", "webhook", "sms", "slack", "teams"]
     assert "state" not in form.fields
 
 
