@@ -48,6 +48,7 @@ from django.views.decorators.csrf import csrf_exempt
 from statuspage import ratelimit
 from statuspage.errors import error_response
 
+from . import delivery
 from .models import Delivery, Subscriber, SubscriberMode, SubscriberState
 from .services import subscriber_quarantine
 
@@ -55,8 +56,6 @@ logger = logging.getLogger(__name__)
 
 # Larger bodies are refused before they are read: an SNS message is at most 256 KiB, a Postmark bounce smaller.
 MAX_BODY_BYTES = 512 * 1024
-# Our Message-IDs (see `delivery.message_id`): the delivery and notification ids.
-MESSAGE_ID = re.compile(r"<d(\d{1,18})\.n(\d{1,18})@[^<>\s]+>")
 # Where SNS signing certificates live, and nowhere else: https://sns.<region>.amazonaws.com/....pem
 SNS_CERT_HOST = re.compile(r"sns\.[a-z0-9]+(?:-[a-z0-9]+)*\.amazonaws\.com")
 SNS_TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
@@ -102,20 +101,18 @@ class Report:
 # --- Matching and quarantine --------------------------------------------------------------------------------------
 
 
-def _by_message_id(message_ids: Iterable[str], address: str) -> list[Subscriber]:
+def _delivery(message_ids: Iterable[str], address: str) -> Delivery | None:
     for text in message_ids:
-        match = MESSAGE_ID.search(text or "")
-        if match is None:
-            continue
-        found = (
-            Delivery.objects.select_related("subscriber")
-            .filter(pk=int(match.group(1)), notification_id=int(match.group(2)))
-            .first()
-        )
+        found = delivery.delivery_for_message_id(text)
         # The delivery's subscriber, if the report is about its address (a forward bounces for another).
         if found is not None and (not address or found.subscriber.email == address):
-            return [found.subscriber]
-    return []
+            return found
+    return None
+
+
+def _by_message_id(message_ids: Iterable[str], address: str) -> list[Subscriber]:
+    found = _delivery(message_ids, address)
+    return [found.subscriber] if found is not None else []
 
 
 def subscribers_for(report: Report) -> list[Subscriber]:
@@ -135,6 +132,9 @@ def handle(reports: Iterable[Report], *, source: str) -> int:
         if not report.permanent:
             logger.info("%s: transient bounce for %s ignored (%s)", source, report.address, report.reason[:200])
             continue
+        bounced = _delivery(report.message_ids, report.address.strip().lower())
+        if bounced is not None:
+            delivery.record_bounce(bounced, reason=f"{source}: {report.reason}")
         for subscriber in subscribers_for(report):
             if subscriber.state != SubscriberState.ACTIVE:
                 continue
@@ -355,7 +355,7 @@ def postmark_reports(payload: dict) -> list[Report]:
     # With "include bounce content", the returned message carries our Message-ID among its headers.
     content = _text(payload.get("Content"))
     if content:
-        ids += [match.group(0) for match in MESSAGE_ID.finditer(content[:MAX_BODY_BYTES])][:1]
+        ids += [match.group(0) for match in delivery.MESSAGE_ID.finditer(content[:MAX_BODY_BYTES])][:1]
     permanent = record_type == "SpamComplaint" or bounce_type in POSTMARK_PERMANENT
     reason = f"{bounce_type or record_type}: {_text(payload.get('Description'))[:200]}"
     return [Report(address=address, permanent=permanent, reason=reason, message_ids=ids)]

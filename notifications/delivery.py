@@ -21,6 +21,7 @@ import functools
 import logging
 import queue
 import random
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -177,7 +178,8 @@ def enqueue_fan_out(notification_id: int) -> None:
     transaction.on_commit(lambda: dispatcher.submit(publish), robust=True)
 
 
-def _kick_senders(notification_id: int, channels: Iterable[str], *, chains: int | None = None) -> None:
+def enqueue_senders(notification_id: int, channels: Iterable[str], *, chains: int | None = None) -> None:
+    """Start sender chains for these channels of a notification (each goes on while there is work due)."""
     from . import tasks
 
     for channel in channels:
@@ -236,7 +238,7 @@ def fan_out(notification_id: int, *, max_chunks: int | None = None) -> bool:
                 fields["fanned_out_at"] = now
             Notification.objects.filter(pk=notification_id).update(**fields)
         if fresh:
-            transaction.on_commit(functools.partial(_kick_senders, notification_id, sorted(fresh)))
+            transaction.on_commit(functools.partial(enqueue_senders, notification_id, sorted(fresh)))
         chunks += 1
         if done:
             return True
@@ -282,6 +284,32 @@ def _claim(notification_id: int, channel: str, limit: int) -> list[tuple[int, st
 def message_id(notification: Notification, delivery_id: int) -> str:
     """A delivery's Message-ID (and webhook-id): the same on every attempt."""
     return f"<d{delivery_id}.n{notification.pk}@{message_id_domain(notification)}>"
+
+
+# Parses `message_id`: the delivery and notification ids.
+# (Bounded digits: a hostile "<d999…9.n1@x>" must not overflow the bigint column and fail the lookup.)
+MESSAGE_ID = re.compile(r"<d(\d{1,18})\.n(\d{1,18})@[^<>\s]+>")
+
+
+def delivery_for_message_id(text: str) -> Delivery | None:
+    """The delivery a Message-ID of ours names (a bounce or complaint hands it back), if it exists."""
+    match = MESSAGE_ID.search(text or "")
+    if match is None:
+        return None
+    return (
+        Delivery.objects.select_related("subscriber")
+        .filter(pk=int(match.group(1)), notification_id=int(match.group(2)))
+        .first()
+    )
+
+
+def record_bounce(found: Delivery, *, reason: str, now: datetime | None = None) -> None:
+    """A message the relay accepted bounced (or drew a complaint) later: the delivery failed after all."""
+    now = now or timezone.now()
+    Delivery.objects.filter(pk=found.pk).update(status=DeliveryStatus.FAILED, last_error=reason[:2000])
+    DeliveryAttempt.objects.create(
+        delivery_id=found.pk, subscriber_id=found.subscriber_id, at=now, ok=False, permanent=True, error=reason[:2000]
+    )
 
 
 def message_id_domain(notification: Notification) -> str:
@@ -512,7 +540,7 @@ def sweep() -> SweepResult:
         .distinct()[:1000]
     )
     for notification_id, channel in due:
-        _kick_senders(notification_id, [channel])
+        enqueue_senders(notification_id, [channel])
         result.senders += 1
     return result
 

@@ -39,9 +39,5 @@ def deliveries_retry_failed(*, deliveries: QuerySet[Delivery]) -> int:
 def _enqueue_senders(senders: list[tuple[int, str]]) -> None:
     """One sender chain per (notification, channel); the chain goes on while there is work due. Should the
     broker lose these, the sweeper enqueues the notification's senders again (its progress is stale)."""
-    from . import tasks
-
     for notification_id, channel in senders:
-        delivery.dispatcher.submit(
-            functools.partial(tasks.send_batch.apply_async, (notification_id, channel), retry=False)
-        )
+        delivery.enqueue_senders(notification_id, [channel], chains=1)

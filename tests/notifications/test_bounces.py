@@ -182,6 +182,10 @@ def test_a_signed_permanent_bounce_quarantines_the_subscriber_its_message_id_nam
     ann.refresh_from_db()
     assert ann.quarantined_at is not None and ann.purge_at is not None
     assert fetched == [CERT_URL]
+    # The delivery it names failed after all, and its attempt log says why (staff see it).
+    bounced = Delivery.objects.get(subscriber=ann)
+    assert (bounced.status, bounced.last_error.startswith("SES: ")) == ("failed", True)
+    assert list(bounced.attempt_log.values_list("ok", "permanent")) == [(False, True)]
 
 
 def test_a_signature_version_2_complaint_without_message_id_quarantines_the_address_everywhere(

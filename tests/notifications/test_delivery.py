@@ -60,7 +60,7 @@ def transport(monkeypatch, settings):
     recorder = Recorder()
     monkeypatch.setattr(delivery, "transport_for", recorder)
     # No broker here: the tests drive the pipeline's steps themselves.
-    monkeypatch.setattr(delivery, "_kick_senders", lambda *args, **kwargs: None)
+    monkeypatch.setattr(delivery, "enqueue_senders", lambda *args, **kwargs: None)
     monkeypatch.setattr(delivery.dispatcher, "submit", lambda publish: None)
     return recorder
 
@@ -285,7 +285,7 @@ def test_webhooks_are_quarantined_after_ten_failures_within_an_hour(page, transp
 
 def test_the_sweeper_gives_back_expired_leases_and_requeues_stalled_work(page, settings, transport, monkeypatch):
     kicked = []
-    monkeypatch.setattr(delivery, "_kick_senders", lambda n, channels, **kw: kicked.append((n, list(channels))))
+    monkeypatch.setattr(delivery, "enqueue_senders", lambda n, channels, **kw: kicked.append((n, list(channels))))
     make_subscriber(page, email="a@example.com", skip_confirmation_notification=True)
     incident = incident_create(page=page, name="Down", status="investigating")
     notification = Notification.objects.get(incident=incident, kind="incident_update")
