@@ -452,3 +452,13 @@ def test_another_pages_form_subscribes_to_that_page(settings, page):
     )
     assert response.status_code == 200
     assert Subscriber.objects.get().page_id == globex.pk
+
+
+def test_a_page_chosen_by_query_keeps_it_in_the_form_action(settings, page):
+    settings.ALLOWED_HOSTS = ["*"]
+    make_page(name="Globex", subdomain="globex")
+    client = Client(HTTP_HOST="status.localhost")
+    assert '<form method="post" action="/subscriptions/new?page=acme">' in text(client.get(URL, {"page": "acme"}))
+    response = client.post(f"{URL}?page=acme", {"mode": "email", "email": "a@example.com", "all": "1"})
+    assert response.status_code == 200
+    assert Subscriber.objects.get().page_id == page.pk
