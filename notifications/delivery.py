@@ -390,16 +390,19 @@ class _Recorder:
         self.notification = notification
         self.result = result
         self.outcomes: list[Outcome] = []
-        self.progressed = timezone.now()
+        self.progressed = self.flushed = timezone.now()
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
 
     def due(self) -> bool:
-        return len(self.outcomes) >= settings.NOTIFY_MARK_EVERY
+        # By count, and by time: the lease is renewed well before it can run out under a live worker, so the
+        # sweeper never hands a batch still being sent to another worker (that would send it twice).
+        elapsed = (timezone.now() - self.flushed).total_seconds()
+        return len(self.outcomes) >= settings.NOTIFY_MARK_EVERY or elapsed > settings.NOTIFY_LEASE_SECONDS / 4
 
     def flush(self, *, renew: set[int], last: bool = False) -> None:
-        now = timezone.now()
+        now = self.flushed = timezone.now()
         outcomes, self.outcomes = self.outcomes, []
         with transaction.atomic():
             if outcomes:

@@ -186,17 +186,23 @@ class CeleryProcess:
 
     def kill(self) -> None:
         """SIGKILL the whole process group (the main process and its pool children) at once."""
-        if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
+        if self.process:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             self.process.wait(timeout=10)
 
     def stop(self) -> None:
+        """A graceful stop: SIGTERM to the main process only (a warm shutdown lets the pool finish the tasks it
+        is running; the children themselves must not get the signal, or they die mid-batch)."""
         if self.process and self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.send_signal(signal.SIGTERM)
             try:
-                self.process.wait(timeout=15)
+                self.process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.kill()
+                pass
+            self.kill()
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
