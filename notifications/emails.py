@@ -2,10 +2,8 @@
 (`IncidentEmail`), and the emails about one subscription (confirmation, manage link, unsubscription and
 quarantine notices).
 
-The email transport (transports/email.py) sends them from the outbox. `send_confirmations` and its siblings
-below send the subscription emails directly, for the services that still schedule them with
-`transaction.on_commit`; they read the rows again, so a message is never built from data that was rolled
-back, and a subscriber who changed state meanwhile is skipped.
+Only the email transport (transports/email.py) sends them, from the outbox, on a worker: no web request talks
+to a mail server, and a message is built from committed rows, read again at send time.
 """
 
 import email.message
@@ -13,11 +11,11 @@ import html
 import logging
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from email.utils import formataddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils.html import strip_tags
 from django.utils.safestring import mark_safe
@@ -25,9 +23,8 @@ from django.utils.safestring import mark_safe
 from incidents.markdown import render_markdown
 from statuspage.models import Page
 
-from .models import NotificationKind, Subscriber, SubscriberMode, SubscriberState
+from .models import NotificationKind, Subscriber
 from .payloads import IncidentNews
-from .selectors import AWAITING_CONFIRMATION, CONFIRMED_STATES
 
 logger = logging.getLogger(__name__)
 
@@ -333,42 +330,3 @@ class IncidentEmail:
 def _mime_bytes(mime, linesep: str) -> bytes:
     # Django's MIME classes take `linesep` (the SMTP backend asks for CRLF); the stubs type them as Message.
     return mime.as_bytes(linesep=linesep)
-
-
-def _send(messages: list[EmailMultiAlternatives], what: str) -> int:
-    if not messages:
-        return 0
-    try:
-        # One connection for the whole batch (a bulk resend can be many messages).
-        return get_connection().send_messages(messages) or 0
-    except Exception:
-        # The subscription is already committed; staff can resend. Log rather than fail the caller's request.
-        logger.exception("Sending %d %s email(s) failed", len(messages), what)
-        return 0
-
-
-def send_confirmations(subscriber_ids: Iterable[str]) -> int:
-    """Confirmation emails to those of these subscribers still waiting for one."""
-    # A webhook made anonymously is confirmed through its contact address.
-    subscribers = Subscriber.objects.filter(AWAITING_CONFIRMATION, pk__in=list(subscriber_ids)).select_related(
-        "page", "incident"
-    )
-    return _send([confirmation_message(s) for s in subscribers], "confirmation")
-
-
-def send_manage_links(subscriber_ids: Iterable[str]) -> int:
-    """Manage-link emails to those of these subscribers that are still live and confirmed."""
-    subscribers = (
-        Subscriber.objects.filter(pk__in=list(subscriber_ids), state__in=CONFIRMED_STATES)
-        .exclude(email="")
-        .select_related("page", "incident")
-    )
-    return _send([manage_link_message(s) for s in subscribers], "manage-link")
-
-
-def send_unsubscriptions(subscriber_ids: Iterable[str]) -> int:
-    """Unsubscription notices to those of these subscribers that are (still) unsubscribed."""
-    subscribers = Subscriber.objects.filter(
-        pk__in=list(subscriber_ids), mode=SubscriberMode.EMAIL, state=SubscriberState.UNSUBSCRIBED
-    ).select_related("page", "incident")
-    return _send([unsubscription_message(s) for s in subscribers], "unsubscription")

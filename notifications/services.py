@@ -8,7 +8,6 @@ staff's edit of state and components). Which states are live, confirmed, reactiv
 confirmation is defined once, in `selectors`.
 """
 
-import functools
 import logging
 import re
 from collections.abc import Iterable
@@ -30,7 +29,7 @@ from statuspage import ratelimit
 from statuspage.errors import Conflict, NotFound, ServiceError
 from statuspage.models import Page
 
-from . import delivery, emails, netguard
+from . import delivery, netguard
 from .models import Notification, NotificationKind, Subscriber, SubscriberMode, SubscriberStandIn, SubscriberState
 from .selectors import CONFIRMED_STATES, LIVE_STATES, REACTIVATABLE_STATES, awaits_confirmation, staff_moves
 from .transports.webhook import new_webhook_secret
@@ -223,10 +222,12 @@ def _validate_phone(phone_number: str, phone_country: str) -> tuple[str, str]:
     return phone_number, phone_country
 
 
-def _schedule(send, subscriber_ids: list[str]) -> None:
-    if subscriber_ids:
-        # robust: a mail server problem after commit is logged, never turned into an error for a committed write.
-        transaction.on_commit(functools.partial(send, subscriber_ids), robust=True)
+def _email(kind: str, subscriber_ids: list[str]) -> None:
+    """Queue subscription emails (confirmation, manage link, unsubscription notice) through the outbox: a row
+    per subscriber in this transaction, sent by the workers after commit. No web request ever talks to a mail
+    server, and a slow or dead one loses nothing (the sweeper retries)."""
+    for subscriber in Subscriber.objects.filter(pk__in=subscriber_ids).only("pk", "page_id"):
+        notification_record_subscription_email(kind=kind, subscriber=subscriber)
 
 
 def _live_duplicate(
@@ -477,7 +478,7 @@ def subscriber_create(
             subscriber = subscriber_reactivate(subscriber=subscriber)
         return subscriber, False
     if awaits_confirmation(subscriber):
-        _schedule(emails.send_confirmations, [subscriber.pk])
+        _email(NotificationKind.CONFIRMATION, [subscriber.pk])
     return subscriber, True
 
 
@@ -506,9 +507,9 @@ def _send_owner_link(subscriber: Subscriber) -> None:
     if not subscriber.email or not _mail_window_open(subscriber.email):
         return
     if awaits_confirmation(subscriber):
-        _schedule(emails.send_confirmations, [subscriber.pk])
+        _email(NotificationKind.CONFIRMATION, [subscriber.pk])
     elif subscriber.state in CONFIRMED_STATES:
-        _schedule(emails.send_manage_links, [subscriber.pk])
+        _email(NotificationKind.MANAGE_LINK, [subscriber.pk])
 
 
 def subscriber_request_address(
@@ -665,7 +666,7 @@ def subscribers_unsubscribe(
     count = Subscriber.objects.filter(pk__in=live.values("pk")).update(
         state=SubscriberState.UNSUBSCRIBED, unsubscribed_at=now, updated_at=now
     )
-    _schedule(emails.send_unsubscriptions, notify)
+    _email(NotificationKind.UNSUBSCRIBED, notify)
     return count
 
 
@@ -781,7 +782,7 @@ def _check_resendable(subscriber: Subscriber, *, field: str) -> None:
 @transaction.atomic
 def subscriber_resend_confirmation(*, subscriber: Subscriber, field: str = "subscriber") -> Subscriber:
     _check_resendable(subscriber, field=field)
-    _schedule(emails.send_confirmations, [subscriber.pk])
+    _email(NotificationKind.CONFIRMATION, [subscriber.pk])
     return subscriber
 
 
@@ -791,7 +792,7 @@ def subscribers_resend_confirmation(*, subscribers: Iterable[Subscriber], field:
     subscribers = list(subscribers)
     for subscriber in subscribers:
         _check_resendable(subscriber, field=field)
-    _schedule(emails.send_confirmations, [s.pk for s in subscribers])
+    _email(NotificationKind.CONFIRMATION, [s.pk for s in subscribers])
     return len(subscribers)
 
 

@@ -1,3 +1,6 @@
+import ipaddress
+import socket
+
 import pytest
 
 from config.celery import app as celery_app
@@ -27,12 +30,44 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
-def _no_broker(request, monkeypatch):
-    """Tests publish no Celery task unless they ask: `inline_delivery` runs the delivery pipeline at commit,
-    in the test's process (as a worker would); the worker tests start real workers on a Redis of their own."""
-    if {"inline_delivery", "real_broker"} & set(request.fixturenames):
+def _delivery_mode(request, monkeypatch):
+    """Tests publish no Celery task unless they ask. A test that reads the mail outbox (or asks for
+    `inline_delivery`) gets the delivery pipeline run at commit in its own process, as a worker would run it;
+    the worker tests (`real_broker`) start real workers on a Redis of their own."""
+    names = set(request.fixturenames)
+    if "real_broker" in names:
+        return
+    if "inline_delivery" in names or "mailoutbox" in names:
+        request.getfixturevalue("inline_delivery")
         return
     monkeypatch.setattr(delivery.dispatcher, "submit", lambda publish: None)
+
+
+_LOCAL_NAMES = {"localhost", "127.0.0.1", "::1", "ip6-localhost"}
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_network(monkeypatch):
+    """Tests never reach outside this machine: a name lookup of anything but loopback fails (as it would with
+    no resolver), so nothing can resolve, let alone connect to, a public or private address. Tests that need
+    names patch `socket.getaddrinfo` themselves, on top of this."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host or "")
+        if name.lower() in _LOCAL_NAMES or name.startswith("127.") or _is_ip_literal(name):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"No outside network in tests ({name})")
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+    except ValueError:
+        return False
+    return True
 
 
 @pytest.fixture
