@@ -3,6 +3,7 @@ and an aiosmtpd sink; then the faults of the seed incident (Redis killed, a work
 to another Redis mid-fan-out). Every process is on 127.0.0.1 and stopped by PID.
 """
 
+import socket
 import time
 
 import pytest
@@ -14,7 +15,7 @@ from config.celery import app as celery_app
 from incidents.services import incident_create
 from notifications.models import Delivery, Notification, Subscriber
 from tests.factories import make_page
-from tests.processes import CeleryProcess, RedisServer, SmtpSink, app_env, wait_until
+from tests.processes import CeleryProcess, RedisServer, SmtpSink, app_env, free_port, wait_until
 
 pytestmark = [pytest.mark.workers, pytest.mark.django_db(transaction=True)]
 
@@ -193,3 +194,34 @@ def test_a_small_page_is_not_held_up_by_a_big_fan_out(redis, processes, sink):
     big_sent = sum(n for rcpt, n in sink.per_recipient().items() if rcpt.startswith("big"))
     assert big_sent < 6000, "the big fan-out was over before the small one went: the test proves nothing"
     assert waited < 5, f"the small page waited {waited:.1f} s behind the big one"
+
+
+def test_posting_never_waits_for_a_dead_or_hanging_broker(redis, processes, sink):
+    page = make_page(name="Acme", subdomain="acme")
+    addresses = subscribers(page, 50)
+    # A broker that accepts connections and never answers, then one that refuses them.
+    hanging = socket.socket()
+    hanging.bind(("127.0.0.1", 0))
+    hanging.listen(16)
+    dead_port = free_port()
+    timings = []
+    try:
+        for url in (f"redis://127.0.0.1:{hanging.getsockname()[1]}/0", f"redis://127.0.0.1:{dead_port}/0"):
+            point_celery_at(url)
+            started = time.monotonic()
+            post_update(page, name=f"Down ({url})")
+            timings.append(time.monotonic() - started)
+    finally:
+        hanging.close()
+    # Posting took its usual time: the enqueue is handed to a background thread, never awaited.
+    assert max(timings) < 0.5, timings
+    # Redis comes back: the sweeper finds both notifications in the database and delivers them, once.
+    broker = redis()
+    processes("worker", broker.url, smtp_port=sink.port)
+    processes("beat", broker.url, smtp_port=sink.port)
+    wait_until(lambda: sink.count() >= 100, timeout=120, what="both updates delivered after Redis came back")
+    time.sleep(1)
+    counts = sink.per_recipient()
+    assert all(counts[address] == 2 for address in addresses)
+    assert sink.count() == 100
+    assert Notification.objects.filter(page=page, fanned_out_at__isnull=False).count() == 2
