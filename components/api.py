@@ -15,10 +15,11 @@ from statuspage.formats import iso_s
 from .models import Component, ComponentGroup, ComponentStatus
 from .payloads import component_v1
 from .selectors import (
-    Outage,
-    component_outage,
+    Uptime,
+    component_first_day,
     components_on_page,
-    group_outage,
+    components_uptime,
+    group_uptime,
     groups_with_components,
     related_incident_ids,
 )
@@ -206,9 +207,11 @@ def _parse_day(value: str, *, field: str, end: bool) -> date:
     raise ServiceError("Expected YYYY, YYYY-MM or YYYY-MM-DD.", field=field)
 
 
-def _uptime_range(request, page, start_date: date | None) -> tuple[date, date]:
+def _uptime_range(request, page, first_day: date | None) -> tuple[date, date]:
+    """The days asked for: `start` defaults to the later of the first day and 90 days ago, `end` to today (page
+    time zone); at most six months."""
     today = timezone.now().astimezone(page.tz).date()
-    default_start = max(start_date or date.min, today - timedelta(days=89))
+    default_start = max(first_day or date.min, today - timedelta(days=89))
     params = request.query_params
     start = _parse_day(params["start"], field="start", end=False) if params.get("start") else default_start
     end = _parse_day(params["end"], field="end", end=True) if params.get("end") else today
@@ -225,14 +228,22 @@ def _window(page, start: date, end: date) -> tuple[datetime, datetime]:
     return datetime.combine(start, time(0), tzinfo=tz), datetime.combine(end + timedelta(days=1), time(0), tzinfo=tz)
 
 
-def _uptime_body(obj, start: date, end: date, outage: Outage, incidents) -> dict:
+def _warnings(uptime: Uptime, what: str) -> list[str] | None:
+    if uptime.first_day is None:
+        return [f"The range ends before the {what}'s start date: no data exists for it."]
+    if uptime.first_day > uptime.start:
+        return [f"Uptime counts from the {what}'s start date, {uptime.first_day.isoformat()}."]
+    return None
+
+
+def _uptime_body(obj, uptime: Uptime, incidents, warnings: list[str] | None) -> dict:
     return {
-        "range_start": start.isoformat(),
-        "range_end": end.isoformat(),
-        "uptime_percentage": outage.uptime_percentage,
-        "major_outage": outage.major_outage,
-        "partial_outage": outage.partial_outage,
-        "warnings": None,
+        "range_start": uptime.start.isoformat(),
+        "range_end": uptime.end.isoformat(),
+        "uptime_percentage": uptime.outage.uptime_percentage,
+        "major_outage": uptime.outage.major_outage,
+        "partial_outage": uptime.outage.partial_outage,
+        "warnings": warnings,
         "id": obj.pk,
         "name": obj.name,
         "related_events": {"incidents": [{"id": pk} for pk in incidents]},
@@ -244,11 +255,11 @@ class ComponentUptime(ComponentDetail):
 
     def get(self, request, page_id, component_id):
         component = self.get_component()
-        start, end = _uptime_range(request, component.page, component.start_date)
-        window_start, window_end = _window(component.page, start, end)
-        outage = component_outage(component, window_start, min(window_end, timezone.now()))
-        incidents = related_incident_ids([component], window_start, window_end)
-        return Response(_uptime_body(component, start, end, outage, incidents))
+        page = component.page
+        start, end = _uptime_range(request, page, component_first_day(component, page))
+        uptime = components_uptime(page, [component], start=start, end=end)[component.pk]
+        incidents = related_incident_ids([component], *_window(page, start, end))
+        return Response(_uptime_body(component, uptime, incidents, _warnings(uptime, "component")))
 
 
 class ComponentGroupUptime(ComponentGroupDetail):
@@ -256,11 +267,10 @@ class ComponentGroupUptime(ComponentGroupDetail):
 
     def get(self, request, page_id, group_id):
         group = self.get_group()
-        ((_, kids),) = groups_with_components(group.page, [group])
-        starts = [c.start_date for c in kids if c.start_date]
-        start, end = _uptime_range(request, group.page, min(starts) if starts else None)
-        window_start, window_end = _window(group.page, start, end)
-        window_end = min(window_end, timezone.now())
-        outage = group_outage(kids, window_start, window_end)
-        incidents = related_incident_ids(kids, window_start, window_end)
-        return Response(_uptime_body(group, start, end, outage, incidents))
+        page = group.page
+        ((_, kids),) = groups_with_components(page, [group])
+        first_days = [component_first_day(c, page) for c in kids]
+        start, end = _uptime_range(request, page, min(first_days) if first_days else None)
+        uptime = group_uptime(page, kids, start=start, end=end)
+        incidents = related_incident_ids(kids, *_window(page, start, end))
+        return Response(_uptime_body(group, uptime, incidents, _warnings(uptime, "group")))

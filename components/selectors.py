@@ -3,9 +3,10 @@
 The page's roll-up, which incidents lift, is `incidents.selectors.page_status`.
 """
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db.models import Q
 from django.utils import timezone
@@ -54,63 +55,186 @@ def impact_from_statuses(statuses: Iterable[str]) -> str:
 
 @dataclass(frozen=True)
 class Outage:
+    """Seconds of major and partial outage over a period of `period` seconds."""
+
     major_outage: int
     partial_outage: int
     period: int
 
     @property
+    def weighted_downtime(self) -> float:
+        """Seconds of downtime as uptime counts it: major outage 100 %, partial outage 30 % (reference §4)."""
+        return self.major_outage + PARTIAL_OUTAGE_WEIGHT * self.partial_outage
+
+    @property
     def uptime_percentage(self) -> float:
-        """Major outage counts 100 %, partial 30 %, as Statuspage's uptime bars."""
+        """Major outage counts 100 %, partial 30 %, as Statuspage's uptime bars; 100.0 over an empty period."""
         if self.period <= 0:
             return 100.0
-        downtime = self.major_outage + 0.3 * self.partial_outage
-        return round(100 * (1 - downtime / self.period), 2)
+        return round(100 * (1 - self.weighted_downtime / self.period), 2)
 
 
-def components_outage(components: Sequence[Component], start: datetime, end: datetime) -> dict[str, Outage]:
-    """Each component's seconds of major and partial outage over [start, end), by component id.
+PARTIAL_OUTAGE_WEIGHT = 0.3
+# Degraded performance and maintenance count 0 %: only these statuses are read.
+_DOWN = (ComponentStatus.MAJOR_OUTAGE, ComponentStatus.PARTIAL_OUTAGE)
 
-    One query reads the outage intervals of all the components; the overlaps are summed per component.
+
+@dataclass(frozen=True)
+class UptimeDay:
+    """One day (page time zone) of a component or group: its outage, or None when no data exists for the day
+    (before the component's first day)."""
+
+    day: date
+    outage: Outage | None
+
+
+@dataclass(frozen=True)
+class Uptime:
+    """A component's (or group's) uptime over the days `start`..`end` (page time zone), today counted up to now.
+
+    `first_day` is where the record starts counting: the range's start, or the component's first day when that
+    is later (None when the whole range is before it). `outage` sums the days that have data.
     """
-    now = timezone.now()
+
+    start: date
+    end: date
+    first_day: date | None
+    outage: Outage
+    days: tuple[UptimeDay, ...]
+
+
+def component_first_day(component: Component, page: Page) -> date:
+    """The first day uptime counts for a component: its `start_date`, or else the day it was created (page time
+    zone). Days before it have no data, as on Statuspage's bars."""
+    if component.start_date is not None:
+        return component.start_date
+    return component.created_at.astimezone(page.tz).date()
+
+
+def _day_bounds(page: Page, start: date, end: date) -> list[datetime]:
+    """The UTC instants of the page-zone midnights from `start` to the day after `end` (DST days are 23 or 25 h
+    long: arithmetic between aware datetimes of one zone would ignore that, so everything is kept in UTC)."""
+    return [
+        datetime.combine(start + timedelta(days=n), time(0), tzinfo=page.tz).astimezone(UTC)
+        for n in range((end - start).days + 2)
+    ]
+
+
+def _outage_seconds(
+    component_ids: Sequence[str], bounds: Sequence[datetime], now: datetime
+) -> dict[str, list[list[float]]]:
+    """Seconds of [major, partial] outage per component and per bucket [bounds[i], bounds[i + 1]), counted up to
+    `now`. One query reads the outage intervals of all the components."""
+    seconds = {pk: [[0.0, 0.0] for _ in bounds[1:]] for pk in component_ids}
+    if not component_ids or len(bounds) < 2:
+        return seconds
     intervals = ComponentStatusChange.objects.filter(
-        Q(ended_at__isnull=True) | Q(ended_at__gt=start),
-        component__in=[component.pk for component in components],
-        started_at__lt=end,
-        status__in=[ComponentStatus.MAJOR_OUTAGE, ComponentStatus.PARTIAL_OUTAGE],
+        Q(ended_at__isnull=True) | Q(ended_at__gt=bounds[0]),
+        component__in=list(component_ids),
+        started_at__lt=min(bounds[-1], now),
+        status__in=_DOWN,
     ).values_list("component_id", "status", "started_at", "ended_at")
-    seconds: dict[str, dict[str, float]] = {
-        component.pk: {ComponentStatus.MAJOR_OUTAGE: 0.0, ComponentStatus.PARTIAL_OUTAGE: 0.0}
-        for component in components
-    }
     for component_id, status, started_at, ended_at in intervals:
-        overlap = min(ended_at or now, end) - max(started_at, start)
-        seconds[component_id][status] += max(overlap.total_seconds(), 0)
-    period = round((end - start).total_seconds())
-    return {
-        component_id: Outage(
-            major_outage=round(by_status[ComponentStatus.MAJOR_OUTAGE]),
-            partial_outage=round(by_status[ComponentStatus.PARTIAL_OUTAGE]),
-            period=period,
+        slot = 0 if status == ComponentStatus.MAJOR_OUTAGE else 1
+        interval_end = min(ended_at or now, now)
+        # The buckets the interval overlaps: from the one holding its start to the one holding its end.
+        first = max(bisect_right(bounds, started_at) - 1, 0)
+        for index in range(first, len(bounds) - 1):
+            if bounds[index] >= interval_end:
+                break
+            overlap = min(interval_end, bounds[index + 1]) - max(started_at, bounds[index])
+            seconds[component_id][index][slot] += max(overlap.total_seconds(), 0.0)
+    return seconds
+
+
+def components_uptime(
+    page: Page, components: Sequence[Component], *, start: date, end: date, now: datetime | None = None
+) -> dict[str, Uptime]:
+    """The uptime selector: each component's uptime over the days `start`..`end` of the page's time zone, by
+    component id, day by day and in total. The public page's 90-day bars and the v1 uptime endpoints both read
+    it, so they cannot differ.
+
+    From the status intervals (reference §4): major outage counts 100 %, partial outage 30 %, degraded
+    performance and maintenance 0 %. Each component counts from its first day (`component_first_day`); today
+    counts up to `now`; days after now have no data. One query, whatever the number of components or days.
+    """
+    now = now or timezone.now()
+    bounds = _day_bounds(page, start, end)
+    seconds = _outage_seconds([c.pk for c in components], bounds, now)
+    result = {}
+    for component in components:
+        first_day = max(start, component_first_day(component, page))
+        days = []
+        total = [0.0, 0.0, 0.0]
+        for index, (major, partial) in enumerate(seconds[component.pk]):
+            day = start + timedelta(days=index)
+            if day < first_day or bounds[index] >= now:
+                days.append(UptimeDay(day, None))
+                continue
+            period = (min(bounds[index + 1], now) - bounds[index]).total_seconds()
+            days.append(UptimeDay(day, Outage(round(major), round(partial), round(period))))
+            total = [total[0] + major, total[1] + partial, total[2] + period]
+        result[component.pk] = Uptime(
+            start=start,
+            end=end,
+            first_day=first_day if first_day <= end else None,
+            outage=Outage(round(total[0]), round(total[1]), round(total[2])),
+            days=tuple(days),
         )
-        for component_id, by_status in seconds.items()
-    }
+    return result
 
 
-def component_outage(component: Component, start: datetime, end: datetime) -> Outage:
-    """Seconds of major and partial outage over [start, end), from the status intervals."""
-    return components_outage([component], start, end)[component.pk]
+def group_uptime(
+    page: Page,
+    components: Sequence[Component],
+    *,
+    start: date,
+    end: date,
+    now: datetime | None = None,
+    uptimes: Mapping[str, Uptime] | None = None,
+) -> Uptime:
+    """A group's uptime: its components' outage together over their summed time, day by day and in total (a
+    group with no component has the whole range as its period, and no outage). On `components_uptime`, or on
+    `uptimes`, what it returned for these days (then no query)."""
+    now = now or timezone.now()
+    if uptimes is None:
+        uptimes = components_uptime(page, components, start=start, end=end, now=now)
+    children = [uptimes[component.pk] for component in components]
+    if not children:
+        bounds = _day_bounds(page, start, end)
+        period = round((min(bounds[-1], now) - bounds[0]).total_seconds())
+        empty = tuple(UptimeDay(start + timedelta(days=n), None) for n in range(len(bounds) - 1))
+        return Uptime(start=start, end=end, first_day=start, outage=Outage(0, 0, max(period, 0)), days=empty)
+    days = []
+    for index in range(len(children[0].days)):
+        outages = [o for o in (child.days[index].outage for child in children) if o is not None]
+        days.append(UptimeDay(children[0].days[index].day, _sum(outages) if outages else None))
+    firsts = [child.first_day for child in children if child.first_day is not None]
+    return Uptime(
+        start=start,
+        end=end,
+        first_day=min(firsts, default=None),
+        outage=_sum([child.outage for child in children]),
+        days=tuple(days),
+    )
 
 
-def group_outage(components: Sequence[Component], start: datetime, end: datetime) -> Outage:
-    """A group's outage over [start, end): its components' together, their outage over their summed time
-    (a group with no component has the window as its period, and no outage). One query."""
-    outages = components_outage(components, start, end).values()
+def _sum(outages: Iterable[Outage]) -> Outage:
+    outages = list(outages)
     return Outage(
         major_outage=sum(o.major_outage for o in outages),
         partial_outage=sum(o.partial_outage for o in outages),
-        period=sum(o.period for o in outages) or round((end - start).total_seconds()),
+        period=sum(o.period for o in outages),
     )
+
+
+def component_outage(component: Component, start: datetime, end: datetime) -> Outage:
+    """Seconds of major and partial outage over any span [start, end) (not clipped to the component's first
+    day), from the status intervals: for checks of the record. What pages and the API show is `components_uptime`."""
+    now = timezone.now()
+    bounds = [start.astimezone(UTC), end.astimezone(UTC)]
+    ((major, partial),) = _outage_seconds([component.pk], bounds, now)[component.pk]
+    return Outage(round(major), round(partial), round((bounds[1] - bounds[0]).total_seconds()))
 
 
 def groups_with_components(

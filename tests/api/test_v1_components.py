@@ -1,6 +1,6 @@
 """v1 pages, components, component groups and uptime."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -136,6 +136,37 @@ def test_uptime_counts_major_fully_and_partial_at_30_percent(api, page):
     assert body["uptime_percentage"] == round(100 * (1 - (3600 + 0.3 * 3600) / 86400), 2)
     response = api.get(f"/v1/pages/{page.pk}/components/{component.pk}/uptime?start=2025-01&end=2026-01")
     assert (response.status_code, response.json()["field"]) == (422, "end")
+
+
+def test_uptime_counts_from_the_start_date_and_says_so(api, page):
+    from components.services import component_history_correct
+
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    component = make_component(page, "Builder", created_at=start, start_date=date(2026, 1, 2))
+    # Before the start date: not counted.
+    component_history_correct(
+        component=component, status="major_outage", start=start + timedelta(hours=1), end=start + timedelta(hours=2)
+    )
+    component_history_correct(
+        component=component, status="partial_outage", start=start + timedelta(days=1), end=start + timedelta(days=2)
+    )
+
+    body = api.get(f"/v1/pages/{page.pk}/components/{component.pk}/uptime?start=2026-01-01&end=2026-01-03").json()
+
+    assert (body["range_start"], body["range_end"], body["major_outage"], body["partial_outage"]) == (
+        "2026-01-01",
+        "2026-01-03",
+        0,
+        86400,
+    )
+    assert body["uptime_percentage"] == 85.0  # 1 - 0.3 * 86400 / (2 * 86400)
+    assert body["warnings"] == ["Uptime counts from the component's start date, 2026-01-02."]
+    body = api.get(f"/v1/pages/{page.pk}/components/{component.pk}/uptime?start=2025-12-01&end=2025-12-31").json()
+    assert (body["uptime_percentage"], body["major_outage"], body["warnings"]) == (
+        100.0,
+        0,
+        ["The range ends before the component's start date: no data exists for it."],
+    )
 
 
 def test_pages_list_only_the_keys_pages(api, page, other_page):
