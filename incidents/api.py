@@ -27,7 +27,7 @@ from .models import (
     Postmortem,
 )
 from .payloads import incident_update_v1, incident_v1
-from .public_api import incidents_for_payload
+from .selectors import incidents_for_payload
 from .services import (
     MAX_BODY,
     incident_backfill,

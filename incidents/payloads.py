@@ -1,7 +1,7 @@
 """Statuspage's JSON objects of incidents, built from prefetched rows (reference §1.3–§1.6, §2.3, §3.2).
 
 Key order follows real payloads. Timestamps are UTC; `null` is never `""`. The functions read only what
-the caller prefetched (`incidents_for_payload`, in incidents/public_api.py, prefetches all of it), so they
+the caller prefetched (`incidents_for_payload`, in incidents/selectors.py, prefetches all of it), so they
 issue no queries.
 """
 

@@ -2,40 +2,19 @@
 
 from collections.abc import Callable
 
-from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 
 from components.models import Component, ComponentGroup
 from components.payloads import components_v2
 from statuspage.payloads import page_v2
-from statuspage.public_api import cacheable_json, public_endpoint, public_error
+from statuspage.public_api import cacheable_json, public_endpoint
 from statuspage.selectors import page_for_request
 
-from .models import AffectedComponent, Incident, IncidentQuerySet, IncidentUpdate
+from .models import Incident, IncidentQuerySet
 from .payloads import incident_v2
-from .selectors import page_rollup, page_status
+from .selectors import incidents_for_payload, page_rollup, page_status
 
 RECENT_LIMIT = 50
-
-
-def incidents_for_payload(queryset):
-    """Incidents with everything `incident_v2`/`incident_v1` read, in a fixed number of queries."""
-    return queryset.select_related("page").prefetch_related(
-        Prefetch("components", queryset=Component.objects.select_related("group")),
-        Prefetch(
-            "updates",
-            queryset=IncidentUpdate.objects.prefetch_related(
-                Prefetch("affected_components", queryset=AffectedComponent.objects.select_related("component__group"))
-            ),
-        ),
-    )
-
-
-@csrf_exempt
-def not_found(request: HttpRequest) -> HttpResponse:
-    """Whatever the method: there is nothing here."""
-    return public_error("not_found", "No such endpoint.", 404)
 
 
 def _context(request: HttpRequest):

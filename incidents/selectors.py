@@ -12,7 +12,7 @@ from components.models import Component, ComponentGroup
 from components.selectors import Rollup, components_rollup
 from statuspage.models import Page
 
-from .models import AffectedComponent, Impact, Incident, IncidentUpdate
+from .models import AffectedComponent, Impact, Incident, IncidentQuerySet, IncidentUpdate
 
 HISTORY_DAYS = 7
 HISTORY_MONTHS = 3
@@ -75,6 +75,19 @@ class IndexPageData:
     active_maintenances: list[Incident]
     upcoming_maintenances: list[Incident]
     days: list[Day]
+
+
+def incidents_for_payload(queryset: IncidentQuerySet) -> IncidentQuerySet:
+    """Incidents with everything `incident_v2`/`incident_v1` read, in a fixed number of queries."""
+    return queryset.select_related("page").prefetch_related(
+        Prefetch("components", queryset=Component.objects.select_related("group")),
+        Prefetch(
+            "updates",
+            queryset=IncidentUpdate.objects.prefetch_related(
+                Prefetch("affected_components", queryset=AffectedComponent.objects.select_related("component__group"))
+            ),
+        ),
+    )
 
 
 def _updates_newest_first() -> Prefetch:

@@ -5,6 +5,7 @@ from django.urls import path, re_path
 from incidents import feeds, public_api, views
 from notifications import public_api as subscriber_api
 from notifications import views as subscription_views
+from statuspage.public_api import not_found
 
 # `.json` is how Statuspage names v2 endpoints; the bare path is accepted too.
 api_v2 = [
@@ -41,5 +42,5 @@ urlpatterns = [
     path("subscriptions/confirm/<str:token>", subscription_views.confirm, name="subscription-confirm"),
     path("subscriptions/manage/<str:token>", subscription_views.manage, name="subscription-manage"),
     path("subscriptions/unsubscribe/<str:token>", subscription_views.unsubscribe, name="subscription-unsubscribe"),
-    re_path(r"^api/v2/.*$", public_api.not_found),
+    re_path(r"^api/v2/.*$", not_found),
 ]

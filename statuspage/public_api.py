@@ -32,6 +32,12 @@ def public_error(error: str, message: str, status: int) -> JsonResponse:
     return error_response(error, message, status, headers=ANY_ORIGIN)
 
 
+@csrf_exempt
+def not_found(request: HttpRequest) -> HttpResponse:
+    """Unknown paths under /api/v2/, whatever the method: there is nothing here."""
+    return public_error("not_found", "No such endpoint.", 404)
+
+
 def cacheable_json(request: HttpRequest, body: dict) -> HttpResponse:
     """JSON with CORS for widgets, an ETag (304 on a match) and a short shared-cache lifetime."""
     content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from components.models import ComponentStatusChange
 from components.services import component_set_status
 from incidents.models import Incident
-from incidents.public_api import incidents_for_payload
+from incidents.selectors import incidents_for_payload
 from incidents.services import incident_create, incident_post_update
 from notifications.payloads import component_update_webhook, incident_webhook
 from tests.factories import make_component

@@ -9,8 +9,7 @@ from django.utils import timezone
 from components.models import Component
 from components.services import component_set_status
 from incidents.models import Impact, Incident
-from incidents.public_api import incidents_for_payload
-from incidents.selectors import page_rollup, page_status
+from incidents.selectors import incidents_for_payload, page_rollup, page_status
 from incidents.services import incident_create, incident_edit, incident_resolve
 from notifications.payloads import component_update_webhook, incident_webhook
 from tests.factories import make_component, make_group
