@@ -1,8 +1,11 @@
 """Management API v1: pages (reference §2.2, §2.3)."""
 
+from typing import Any
+
 from rest_framework.response import Response
 
 from .api import V1View, as_bool, as_str, unwrap
+from .errors import ServiceError
 from .payloads import page_v1
 from .services import PAGE_BOOL_FIELDS, PAGE_WRITABLE, page_update
 
@@ -32,13 +35,13 @@ class PageDetail(V1View):
     def patch(self, request, page_id):
         page = self.get_page()
         data = unwrap(request.data, "page")
-        fields = {}
+        fields: dict[str, Any] = {}  # by name, each typed as page_update takes it
         for name, value in data.items():
             if name in IGNORED_PAGE_FIELDS:
                 continue
             if name not in PAGE_WRITABLE:
-                fields[name] = value  # page_update names the unknown field in its 422
-            elif name in PAGE_BOOL_FIELDS:
+                raise ServiceError(f"{name!r} is not a writable page field.", field=name)
+            if name in PAGE_BOOL_FIELDS:
                 fields[name] = as_bool(value, field=name)
             elif name == "domain":
                 fields[name] = as_str(value, field=name, allow_null=True)

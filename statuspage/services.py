@@ -3,7 +3,7 @@
 import enum
 import re
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -72,61 +72,136 @@ PAGE_WRITABLE = (
 )
 
 
-@transaction.atomic
-def page_update(*, page: Page, **fields) -> Page:
-    """Change a page's settings. Values arrive already typed (str, bool); each is checked here."""
-    locked = Page.objects.select_for_update().get(pk=page.pk)
-    for name, value in fields.items():
-        if name not in PAGE_WRITABLE:
-            raise ServiceError(f"{name!r} is not a writable page field.", field=name)
-        if name in PAGE_TEXT_FIELDS:
-            value = (value or "").strip() if name == "name" else (value or "")
-            if name == "name" and not value:
-                raise ServiceError("A name is required.", field=name)
-            if len(value) > PAGE_TEXT_FIELDS[name]:
-                raise ServiceError(f"Longer than {PAGE_TEXT_FIELDS[name]} characters.", field=name)
-        elif name in PAGE_CSS_FIELDS:
-            value = (value or "").lstrip("#")
-            if not re.fullmatch(r"[0-9a-fA-F]{6}", value):
-                raise ServiceError("Expected six hexadecimal digits, e.g. 1e8542.", field=name)
-        elif name == "subdomain":
-            value = (value or "").lower()
-            if not re.fullmatch(SUBDOMAIN_REGEX, value):
-                raise ServiceError("Lowercase letters, digits and hyphens only.", field=name)
-        elif name == "time_zone":
+def _checked_page_value(name: str, value: str | bool | None) -> str | bool | None:
+    """A page setting's value as stored, or a `ServiceError` naming the field."""
+    if name in PAGE_BOOL_FIELDS:
+        return value
+    text = value if isinstance(value, str) else ""
+    if name in PAGE_TEXT_FIELDS:
+        text = text.strip() if name == "name" else text
+        if name == "name" and not text:
+            raise ServiceError("A name is required.", field=name)
+        if len(text) > PAGE_TEXT_FIELDS[name]:
+            raise ServiceError(f"Longer than {PAGE_TEXT_FIELDS[name]} characters.", field=name)
+    elif name in PAGE_CSS_FIELDS:
+        text = text.lstrip("#")
+        if not re.fullmatch(r"[0-9a-fA-F]{6}", text):
+            raise ServiceError("Expected six hexadecimal digits, e.g. 1e8542.", field=name)
+    elif name == "subdomain":
+        text = text.lower()
+        if not re.fullmatch(SUBDOMAIN_REGEX, text):
+            raise ServiceError("Lowercase letters, digits and hyphens only.", field=name)
+    elif name == "time_zone":
+        try:
+            validate_time_zone(text)
+        except ValidationError as exc:
+            raise ServiceError(exc.messages[0], field=name) from None
+    elif name == "notifications_from_email":
+        if text:
             try:
-                validate_time_zone(value)
-            except ValidationError as exc:
-                raise ServiceError(exc.messages[0], field=name) from None
-        elif name == "notifications_from_email":
-            value = value or ""
-            if value:
-                try:
-                    validate_email(value)
-                except ValidationError:
-                    raise ServiceError("Expected an email address.", field=name) from None
-        elif name in PAGE_URL_FIELDS or name == "domain":
-            value = value or ""
-            if name != "domain" and value and not re.match(r"^https?://", value):
-                raise ServiceError("Expected an http(s) URL.", field=name)
-            if name == "domain" and value:
-                problem = custom_domain_problem(value)
-                if problem:
-                    raise ServiceError(problem, field=name)
-        setattr(locked, name, value)
+                validate_email(text)
+            except ValidationError:
+                raise ServiceError("Expected an email address.", field=name) from None
+    elif name in PAGE_URL_FIELDS:
+        if text and not re.match(r"^https?://", text):
+            raise ServiceError("Expected an http(s) URL.", field=name)
+    elif name == "domain":
+        problem = custom_domain_problem(text) if text else None
+        if problem:
+            raise ServiceError(problem, field=name)
+    return text
+
+
+@transaction.atomic
+def page_update(
+    *,
+    page: Page,
+    name: str | Unset = UNSET,
+    headline: str | None | Unset = UNSET,
+    page_description: str | None | Unset = UNSET,
+    notifications_email_footer: str | None | Unset = UNSET,
+    url: str | None | Unset = UNSET,
+    support_url: str | None | Unset = UNSET,
+    logo_url: str | None | Unset = UNSET,
+    favicon_url: str | None | Unset = UNSET,
+    hidden_from_search: bool | Unset = UNSET,
+    allow_page_subscribers: bool | Unset = UNSET,
+    allow_incident_subscribers: bool | Unset = UNSET,
+    allow_email_subscribers: bool | Unset = UNSET,
+    allow_sms_subscribers: bool | Unset = UNSET,
+    allow_webhook_subscribers: bool | Unset = UNSET,
+    allow_rss_atom_feeds: bool | Unset = UNSET,
+    css_body_background_color: str | Unset = UNSET,
+    css_font_color: str | Unset = UNSET,
+    css_light_font_color: str | Unset = UNSET,
+    css_greens: str | Unset = UNSET,
+    css_yellows: str | Unset = UNSET,
+    css_oranges: str | Unset = UNSET,
+    css_blues: str | Unset = UNSET,
+    css_reds: str | Unset = UNSET,
+    css_border_color: str | Unset = UNSET,
+    css_graph_color: str | Unset = UNSET,
+    css_link_color: str | Unset = UNSET,
+    css_no_data: str | Unset = UNSET,
+    subdomain: str | Unset = UNSET,
+    domain: str | None | Unset = UNSET,
+    time_zone: str | Unset = UNSET,
+    notifications_from_email: str | None | Unset = UNSET,
+) -> Page:
+    """Change the page settings given, each checked here. None is `""` for the text fields (and no custom domain).
+
+    The keyword arguments are `PAGE_WRITABLE`, the allow-list the admin form and v1 share.
+    """
+    given: dict[str, str | bool | None | Unset] = {
+        "name": name,
+        "headline": headline,
+        "page_description": page_description,
+        "notifications_email_footer": notifications_email_footer,
+        "url": url,
+        "support_url": support_url,
+        "logo_url": logo_url,
+        "favicon_url": favicon_url,
+        "hidden_from_search": hidden_from_search,
+        "allow_page_subscribers": allow_page_subscribers,
+        "allow_incident_subscribers": allow_incident_subscribers,
+        "allow_email_subscribers": allow_email_subscribers,
+        "allow_sms_subscribers": allow_sms_subscribers,
+        "allow_webhook_subscribers": allow_webhook_subscribers,
+        "allow_rss_atom_feeds": allow_rss_atom_feeds,
+        "css_body_background_color": css_body_background_color,
+        "css_font_color": css_font_color,
+        "css_light_font_color": css_light_font_color,
+        "css_greens": css_greens,
+        "css_yellows": css_yellows,
+        "css_oranges": css_oranges,
+        "css_blues": css_blues,
+        "css_reds": css_reds,
+        "css_border_color": css_border_color,
+        "css_graph_color": css_graph_color,
+        "css_link_color": css_link_color,
+        "css_no_data": css_no_data,
+        "subdomain": subdomain,
+        "domain": domain,
+        "time_zone": time_zone,
+        "notifications_from_email": notifications_from_email,
+    }
+    locked = Page.objects.select_for_update().get(pk=page.pk)
+    for field, value in given.items():
+        if value is not UNSET:
+            setattr(locked, field, _checked_page_value(field, value))
     locked.updated_at = timezone.now()
     try:
         with transaction.atomic():
             locked.save()
     except IntegrityError:
-        field = "subdomain" if "subdomain" in fields else "domain"
+        field = "subdomain" if subdomain is not UNSET else "domain"
         raise ServiceError(f"That {field} is taken by another page.", field=field) from None
     return locked
 
 
 @transaction.atomic
-def page_create(*, name: str, subdomain: str, **fields) -> Page:
-    """A new page, checked exactly as `page_update` checks an edited one."""
+def page_create(*, name: str, subdomain: str, **settings: Any) -> Page:
+    """A new page, checked exactly as `page_update` checks an edited one; `settings` are its other keywords."""
     subdomain = (subdomain or "").lower()
     if not re.fullmatch(SUBDOMAIN_REGEX, subdomain):
         raise ServiceError("Lowercase letters, digits and hyphens only.", field="subdomain")
@@ -135,7 +210,7 @@ def page_create(*, name: str, subdomain: str, **fields) -> Page:
             page = Page.objects.create(name=(name or "").strip() or subdomain, subdomain=subdomain)
     except IntegrityError:
         raise ServiceError("That subdomain is taken by another page.", field="subdomain") from None
-    return page_update(page=page, name=name, **fields)
+    return page_update(page=page, name=name, **settings)
 
 
 @transaction.atomic
