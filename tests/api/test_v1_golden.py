@@ -1,17 +1,12 @@
 """v1 objects of the demo page against golden JSON (ids and run-time timestamps normalised)."""
 
-import json
-import os
-from pathlib import Path
-
 from django.core.management import call_command
 
 from incidents.models import Incident
 from statuspage.models import Page
 from tests.api.conftest import make_key
+from tests.api.goldens import check_golden
 from tests.api.test_v2 import _normalise
-
-GOLDEN = Path(__file__).parent / "golden"
 
 # The page object's keys, in the order of Statuspage's own response (reference §2.3).
 PAGE_KEYS = [
@@ -63,13 +58,6 @@ PAGE_KEYS = [
 ]
 
 
-def _check_golden(name: str, got) -> None:
-    path = GOLDEN / name
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(json.dumps(got, indent=2) + "\n")
-    assert got == json.loads(path.read_text())
-
-
 def test_demo_page_objects_match_golden(client, db):
     from rest_framework.test import APIClient
 
@@ -85,14 +73,14 @@ def test_demo_page_objects_match_golden(client, db):
     body = api.get(f"/v1/pages/{page.pk}").json()
     assert list(body) == PAGE_KEYS
     body["updated_at"] = "<updated_at>"
-    _check_golden("v1_demo_page.json", _normalise(body, ids))
+    check_golden("v1_demo_page.json", _normalise(body, ids))
 
     incidents = api.get(f"/v1/pages/{page.pk}/incidents.json").json()
-    _check_golden("v1_demo_incidents.json", _normalise(incidents, ids))
+    check_golden("v1_demo_incidents.json", _normalise(incidents, ids))
 
     components = api.get(f"/v1/pages/{page.pk}/components").json()
-    _check_golden("v1_demo_components.json", _normalise(components, ids))
+    check_golden("v1_demo_components.json", _normalise(components, ids))
 
     postmortem = api.get(f"/v1/pages/{page.pk}/incidents/{incident.pk}/postmortem").json()
     postmortem["preview_key"] = "<preview_key>"
-    _check_golden("v1_demo_postmortem.json", _normalise(postmortem, ids))
+    check_golden("v1_demo_postmortem.json", _normalise(postmortem, ids))

@@ -1,10 +1,7 @@
 """Public API v2: envelopes, key order, null rules, groups, maintenances, caching headers (reference §1)."""
 
-import json
-import os
 import re
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -19,9 +16,9 @@ from incidents.services import (
     postmortem_publish,
     postmortem_save_draft,
 )
+from tests.api.goldens import check_golden
 from tests.factories import make_component, make_group
 
-GOLDEN = Path(__file__).parent / "golden"
 ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 ID = re.compile(r"^[0-9a-z]{12}$")
 PAGE_KEYS = ["id", "name", "url", "time_zone", "updated_at"]
@@ -325,12 +322,7 @@ def test_demo_incident_matches_golden_json(client, db):
     ids = {incident.page_id: "<page>", incident.pk: "<incident>"}
     ids.update({u.pk: f"<update{n}>" for n, u in enumerate(incident.updates.order_by("display_at"), start=1)})
     ids.update({c.pk: f"<{c.name}>" for c in incident.page.components.all()})
-    got = _normalise(body["incidents"], ids)
-    path = GOLDEN / "v2_demo_incidents.json"
-    if os.environ.get("UPDATE_GOLDEN"):
-        path.write_text(json.dumps(got, indent=2) + "\n")
-    golden = json.loads(path.read_text())
-    assert got == golden
+    check_golden("v2_demo_incidents.json", _normalise(body["incidents"], ids))
 
 
 def test_timestamps_are_utc_with_milliseconds(client, page):
