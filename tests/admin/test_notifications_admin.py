@@ -316,17 +316,22 @@ def test_retry_failed_never_reaches_another_pages_deliveries(
     assert {n for n, _ in enqueued} == {mine.notification_id}
 
 
-def test_retry_with_nothing_failed_changes_nothing(staff_client, page, incident, enqueued):
+def test_retry_with_nothing_failed_changes_nothing(
+    staff_client, page, incident, enqueued, django_capture_on_commit_callbacks
+):
     (sent,) = _deliveries(_update_notification(incident.updates.get()), _subscribers(page, 1), ["sent"])
 
-    response = staff_client.post(
-        reverse("admin:notifications_delivery_changelist"),
-        {"action": "retry_failed_deliveries", "_selected_action": [sent.pk]},
-        follow=True,
-    )
+    # Senders are enqueued at commit: run what the request leaves for then, or an enqueue would go unseen.
+    with django_capture_on_commit_callbacks(execute=True) as at_commit:
+        response = staff_client.post(
+            reverse("admin:notifications_delivery_changelist"),
+            {"action": "retry_failed_deliveries", "_selected_action": [sent.pk]},
+            follow=True,
+        )
 
     assert [str(m) for m in response.context["messages"]] == ["None of the selected deliveries had failed."]
     assert _status(sent) == ("sent", 1, "")
+    assert at_commit == []
     assert enqueued == []
 
 

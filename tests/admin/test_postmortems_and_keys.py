@@ -9,6 +9,7 @@ from incidents.models import Postmortem
 from incidents.services import incident_create, incident_resolve, postmortem_publish, postmortem_save_draft
 from notifications.models import Delivery, Notification
 from statuspage.models import ApiKey, hash_api_key
+from tests.factories import make_subscriber
 
 DRAFT = "# What happened\n\nThe **builder** was down; `retry` failed.\n\n<script>alert(1)</script>"
 
@@ -140,19 +141,25 @@ def test_an_api_key_cannot_reach_another_page(staff_client, page, other_page):
 
 def test_notifications_and_deliveries_are_read_only(staff_client, resolved):
     notification = Notification.objects.filter(page=resolved.page).first()
+    subscriber = make_subscriber(resolved.page, email="ann@example.com", skip_confirmation_notification=True)
+    delivery = Delivery.objects.create(notification=notification, subscriber=subscriber, status="failed", attempts=3)
 
     assert staff_client.get(reverse("admin:notifications_notification_changelist")).status_code == 200
     assert staff_client.get(reverse("admin:notifications_notification_add")).status_code == 403
     assert staff_client.get(reverse("admin:notifications_delivery_add")).status_code == 403
-    response = staff_client.get(reverse("admin:notifications_notification_change", args=[notification.pk]))
-    assert response.status_code == 200
-    assert response.context["has_change_permission"] is False
+    for model, obj in (("notification", notification), ("delivery", delivery)):
+        response = staff_client.get(reverse(f"admin:notifications_{model}_change", args=[obj.pk]))
+        assert response.status_code == 200
+        assert response.context["has_change_permission"] is False
+        response = staff_client.post(reverse(f"admin:notifications_{model}_delete", args=[obj.pk]), {"post": "yes"})
+        assert response.status_code == 403
+    # A change posted anyway is refused and changes nothing.
     response = staff_client.post(
-        reverse("admin:notifications_notification_delete", args=[notification.pk]), {"post": "yes"}
+        reverse("admin:notifications_delivery_change", args=[delivery.pk]), {"status": "sent", "attempts": 0}
     )
     assert response.status_code == 403
     assert Notification.objects.filter(pk=notification.pk).exists()
-    assert Delivery.objects.count() == 0
+    assert Delivery.objects.values_list("pk", "status", "attempts").get() == (delivery.pk, "failed", 3)
 
 
 def test_subscribers_are_listed_and_searched_within_the_page(staff_client, page, other_subscriber):

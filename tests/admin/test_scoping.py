@@ -5,10 +5,10 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from components.models import Component, ComponentGroup
-from incidents.models import Incident, IncidentTemplate, Postmortem
+from incidents.models import Incident, IncidentTemplate
 from incidents.services import incident_create, incident_resolve, postmortem_save_draft
 from notifications.models import Subscriber
-from statuspage.models import Page
+from statuspage.models import ApiKey, Page
 from statuspage.services import api_key_create
 from tests.factories import make_component, make_group
 
@@ -239,7 +239,15 @@ def test_templates_and_api_keys_of_another_page_are_out_of_reach(staff_client, o
     assert staff_client.get(reverse("admin:incidents_incidenttemplate_change", args=[template.pk])).status_code == 302
     assert staff_client.get(reverse("admin:statuspage_apikey_change", args=[key.pk])).status_code == 302
     assert list(staff_client.get(reverse("admin:statuspage_apikey_changelist")).context["cl"].result_list) == []
-    assert Postmortem.objects.count() == 0
+    # Nor can they be changed or deleted by posting to them.
+    for model, obj, data in (
+        ("incidents_incidenttemplate", template, {"name": "Mine now", "title": "T", "body": "b"}),
+        ("statuspage_apikey", key, {"name": "Mine now"}),
+    ):
+        assert staff_client.post(reverse(f"admin:{model}_change", args=[obj.pk]), data).status_code == 302
+        assert staff_client.post(reverse(f"admin:{model}_delete", args=[obj.pk]), {"post": "yes"}).status_code == 302
+    assert IncidentTemplate.objects.values_list("pk", "name").get() == (template.pk, "T")
+    assert ApiKey.objects.values_list("pk", "name").get() == (key.pk, "Globex key")
 
 
 def test_member_deletes_their_own_incident_component_and_subscriber(staff_client, page, component):
