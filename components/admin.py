@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.db import transaction
 
-from statuspage.admin import PageScopedAdminMixin, ServiceModelForm, scope_queryset
+from statuspage.admin import PageScopedAdminMixin, ServiceModelForm, model_choice_field, scope_queryset
 from statuspage.errors import ServiceError
 from statuspage.services import UNSET
 
@@ -75,8 +75,7 @@ def _status_action(status: ComponentStatus):
         modeladmin.message_user(request, f"{changed} component(s) set to {status.label.lower()}.", messages.SUCCESS)
 
     action.__name__ = f"set_{status.value}"
-    action.short_description = f"Set {status.label.lower()}"
-    return action
+    return admin.action(description=f"Set {status.label.lower()}")(action)
 
 
 @admin.register(Component)
@@ -97,7 +96,7 @@ class ComponentAdmin(PageScopedAdminMixin, admin.ModelAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         if obj is not None and "group" in form.base_fields:
-            form.base_fields["group"].queryset = ComponentGroup.objects.filter(page=obj.page_id)
+            model_choice_field(form.base_fields, "group").queryset = ComponentGroup.objects.filter(page=obj.page_id)
         return form
 
     def changelist_view(self, request, extra_context=None):
@@ -152,7 +151,9 @@ class ComponentGroupForm(ServiceModelForm):
         if "position" in self.fields:
             self.fields["position"].required = False
         if not self.instance._state.adding:
-            self.fields["components"].queryset = Component.objects.filter(page=self.instance.page_id)
+            model_choice_field(self.fields, "components").queryset = Component.objects.filter(
+                page=self.instance.page_id
+            )
             self.fields["components"].initial = list(self.instance.components.values_list("pk", flat=True))
 
     def save_via_service(self):
@@ -193,7 +194,7 @@ class ComponentGroupAdmin(PageScopedAdminMixin, admin.ModelAdmin):
         if obj is None:
             # Before a page is chosen: the components of the member's pages (the service refuses another page's).
             # A copy: the declared field is shared by every form class the admin builds.
-            field = copy.deepcopy(form.base_fields["components"])
+            field = copy.deepcopy(model_choice_field(form.base_fields, "components"))
             field.queryset = scope_queryset(request, Component.objects.select_related("page"), "page")
             form.base_fields["components"] = field
         return form

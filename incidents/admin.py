@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -13,6 +15,8 @@ from statuspage.admin import (
     ReadOnlyAdminMixin,
     ScopedInlineMixin,
     ServiceModelForm,
+    choice_field,
+    filter_choices,
 )
 from statuspage.selectors import pages_for_user
 
@@ -54,7 +58,14 @@ class IncidentUpdateInline(ReadOnlyAdminMixin, ScopedInlineMixin, admin.TabularI
     model = IncidentUpdate
     verbose_name = "update"
     verbose_name_plural = "Timeline"
-    fields = ["display_at", "status", "body_excerpt", "components", "deliver_notifications", "edit"]
+    fields: ClassVar[tuple[str, ...]] = (
+        "display_at",
+        "status",
+        "body_excerpt",
+        "components",
+        "deliver_notifications",
+        "edit",
+    )
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -359,6 +370,9 @@ class IncidentTemplateForm(ServiceModelForm):
     """
 
     service_field_aliases = {"group_id": "group", "component_ids": "components"}
+    # `incident_template_create/update` report a name clash on the name field; the model's unique check would
+    # report it as a nameless "already exists" above the form.
+    service_checked_fields = frozenset({"name"})
 
     class Meta:
         model = IncidentTemplate
@@ -378,19 +392,14 @@ class IncidentTemplateForm(ServiceModelForm):
         super().__init__(*args, **kwargs)
         if "update_status" in self.fields:
             # An incident starts from a template; it cannot start in the postmortem status.
-            self.fields["update_status"].choices = [
-                choice for choice in self.fields["update_status"].choices if choice[0] in TEMPLATE_STATUSES
+            choice_field(self.fields, "update_status").choices = [
+                choice for choice in IncidentStatus.choices if choice[0] in TEMPLATE_STATUSES
             ]
         if not self.instance._state.adding:
             # The page is read-only on change: offer only what the service would accept.
             for name in ("group", "components"):
                 if name in self.fields:
-                    self.fields[name].queryset = self.fields[name].queryset.filter(page=self.instance.page_id)
-
-    def _get_validation_exclusions(self):
-        # `incident_template_create/update` report a name clash on the name field; the model's unique check
-        # would report it as a nameless "already exists" above the form.
-        return super()._get_validation_exclusions() | {"name"}
+                    filter_choices(self.fields, name, page=self.instance.page_id)
 
     def save_via_service(self):
         data = self.cleaned_data

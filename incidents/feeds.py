@@ -95,7 +95,7 @@ def _scheduled_event(incident: Incident, page: Page) -> str:
     The end repeats the date when the window ends on another day, and each end its zone when they differ
     (a window across a daylight saving change).
     """
-    start, end = incident.scheduled_for, incident.scheduled_until
+    start, end = incident.maintenance_window
     same_day = start.astimezone(page.tz).date() == end.astimezone(page.tz).date()
     start_zone, end_zone = _zone(start, page), _zone(end, page)
     first = _date_and_time(start, page) + (f" {start_zone}" if start_zone != end_zone else "")

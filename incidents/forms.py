@@ -1,12 +1,15 @@
 """The staff admin's incident forms. Each one writes through one service call."""
 
+from collections.abc import Collection
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 
 from components.models import Component, ComponentStatus, ComponentStatusChange
-from statuspage.admin import ServiceModelForm, add_service_error
+from statuspage.admin import ServiceModelForm, add_service_error, choice_field, filter_choices, model_choice_field
 from statuspage.errors import ServiceError
+from statuspage.models import Page
 
 from .models import (
     REALTIME_STATUSES,
@@ -86,14 +89,23 @@ class BoundedJSONField(forms.JSONField):
             return InvalidJSONInput(data)
 
 
-class ComponentStatusesMixin:
+class ComponentStatusesForm(forms.Form):
     """One select per component, named `component_<id>`: the status the incident (update) gives it.
 
     A posted `component_<id>` that names no component offered by the form (another page's, a deleted
     one) is an error, not silently dropped.
     """
 
-    def add_component_fields(self, components, *, initial=None, required_ids=(), blank_label="Not affected"):
+    offered_components: dict[str, Component]
+
+    def add_component_fields(
+        self,
+        components: list[Component],
+        *,
+        initial: dict[str, str] | None = None,
+        required_ids: Collection[str] = (),
+        blank_label: str = "Not affected",
+    ) -> None:
         initial = initial or {}
         pages = {component.page_id for component in components}
         for component in components:
@@ -113,14 +125,14 @@ class ComponentStatusesMixin:
             )
         self.offered_components = {component.pk: component for component in components}
 
-    def component_rows(self):
+    def component_rows(self) -> list[tuple[forms.BoundField, Component]]:
         """(bound field, component) pairs, for templates."""
         return [
             (self[f"{COMPONENT_PREFIX}{component_id}"], component)
             for component_id, component in self.offered_components.items()
         ]
 
-    def main_fields(self):
+    def main_fields(self) -> list[forms.BoundField]:
         return [self[name] for name in self.fields if not name.startswith(COMPONENT_PREFIX)]
 
     def clean_component_statuses(self) -> dict[str, str]:
@@ -134,10 +146,10 @@ class ComponentStatusesMixin:
         }
 
 
-class IncidentCreateForm(ComponentStatusesMixin, forms.Form):
+class IncidentCreateForm(ComponentStatusesForm):
     """Open an incident or schedule a maintenance, with its first update, in one form."""
 
-    page = forms.ModelChoiceField(queryset=None)
+    page: "forms.ModelChoiceField[Page]" = forms.ModelChoiceField(queryset=None)
     name = forms.CharField(max_length=255)
     kind = forms.ChoiceField(choices=IncidentKind.choices, initial=IncidentKind.REALTIME)
     status = forms.ChoiceField(
@@ -168,7 +180,7 @@ class IncidentCreateForm(ComponentStatusesMixin, forms.Form):
             initial.pop("kind", None)
         initial.setdefault("body", DEFAULT_BODIES[initial.get("status", IncidentStatus.INVESTIGATING)])
         super().__init__(data, initial=initial)
-        self.fields["page"].queryset = pages
+        model_choice_field(self.fields, "page").queryset = pages
         page_list = list(pages)
         if len(page_list) == 1:
             self.fields["page"].initial = page_list[0].pk
@@ -180,7 +192,8 @@ class IncidentCreateForm(ComponentStatusesMixin, forms.Form):
         self.add_component_fields(list(components.order_by("page__name", "group__position", "position")))
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         statuses = self.clean_component_statuses()
         page = cleaned.get("page")
         if page is not None:
@@ -212,7 +225,7 @@ class IncidentCreateForm(ComponentStatusesMixin, forms.Form):
             return None
 
 
-class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
+class IncidentPostUpdateForm(ComponentStatusesForm):
     """One timeline update: its status, text, the statuses it sets, and whether subscribers hear of it."""
 
     status = forms.ChoiceField()
@@ -227,7 +240,7 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
         if status not in dict(choices):
             status = incident.status if incident.status in dict(choices) else choices[0][0]
         super().__init__(data, initial={"status": status, "body": DEFAULT_BODIES.get(status, "")})
-        self.fields["status"].choices = choices
+        choice_field(self.fields, "status").choices = choices
         closing = status in (IncidentStatus.RESOLVED, IncidentStatus.COMPLETED)
         affected = set(incident.components.values_list("pk", flat=True))
         components = list(
@@ -246,7 +259,8 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
         self.add_component_fields(components, initial=initial, required_ids=affected, blank_label="Not affected")
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         cleaned["components"] = self.clean_component_statuses()
         return cleaned
 
@@ -266,7 +280,7 @@ class IncidentPostUpdateForm(ComponentStatusesMixin, forms.Form):
             return None
 
 
-class IncidentCorrectRecordForm(ComponentStatusesMixin, forms.Form):
+class IncidentCorrectRecordForm(ComponentStatusesForm):
     """Correct a closed incident's record: its real impact window and what its components really were.
 
     Each affected component's select defaults to the worst status the record gives it during the incident,
@@ -299,7 +313,7 @@ class IncidentCorrectRecordForm(ComponentStatusesMixin, forms.Form):
         recorded = ComponentStatusChange.objects.filter(component__in=components, started_at__lt=end).exclude(
             ended_at__lte=start
         )
-        worst = {component.pk: ComponentStatus.OPERATIONAL for component in components}
+        worst: dict[str, str] = {component.pk: ComponentStatus.OPERATIONAL for component in components}
         for component_id, status in recorded.values_list("component_id", "status"):
             # The default a correction offers is the worst status a component had.
             worst[component_id] = max(worst[component_id], status, key=lambda s: ComponentStatus(s).severity)
@@ -309,7 +323,8 @@ class IncidentCorrectRecordForm(ComponentStatusesMixin, forms.Form):
         }
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         cleaned["components"] = self.clean_component_statuses()
         return cleaned
 
@@ -373,7 +388,7 @@ class PostmortemForm(ServiceModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "incident" in self.fields:
-            self.fields["incident"].queryset = self.fields["incident"].queryset.filter(kind=IncidentKind.REALTIME)
+            filter_choices(self.fields, "incident", kind=IncidentKind.REALTIME)
 
     def save_via_service(self):
         data = self.cleaned_data

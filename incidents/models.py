@@ -1,4 +1,6 @@
 import secrets
+from datetime import datetime
+from typing import Self
 
 from django.db import models
 from django.utils import timezone
@@ -48,28 +50,28 @@ class Impact(models.TextChoices):
         return list(Impact).index(self)
 
 
-class IncidentQuerySet(models.QuerySet):
+class IncidentQuerySet(models.QuerySet["Incident"]):
     """The named selections every caller uses, instead of its own `status__in` list."""
 
-    def realtime(self):
+    def realtime(self) -> Self:
         return self.filter(kind=IncidentKind.REALTIME)
 
-    def maintenances(self):
+    def maintenances(self) -> Self:
         return self.filter(kind=IncidentKind.SCHEDULED)
 
-    def unresolved(self):
+    def unresolved(self) -> Self:
         """Incidents not yet resolved: investigating, identified or monitoring."""
         return self.filter(kind=IncidentKind.REALTIME, status__in=UNRESOLVED_STATUSES)
 
-    def upcoming(self):
+    def upcoming(self) -> Self:
         """Maintenances scheduled and not yet started."""
         return self.filter(kind=IncidentKind.SCHEDULED, status__in=UPCOMING_STATUSES)
 
-    def active_maintenances(self):
+    def active_maintenances(self) -> Self:
         """Maintenances in progress or being verified."""
         return self.filter(kind=IncidentKind.SCHEDULED, status__in=ACTIVE_MAINTENANCE_STATUSES)
 
-    def open(self):
+    def open(self) -> Self:
         """Not closed: unresolved incidents, and maintenances upcoming or active."""
         return self.exclude(status__in=CLOSED_STATUSES)
 
@@ -177,6 +179,13 @@ class Incident(PublicIdModel):
     def is_closed(self) -> bool:
         """The opposite of `Incident.objects.open()`."""
         return self.status in CLOSED_STATUSES
+
+    @property
+    def maintenance_window(self) -> tuple[datetime, datetime]:
+        """A maintenance's `(scheduled_for, scheduled_until)`, both set (`incident_maintenance_window`)."""
+        if self.scheduled_for is None or self.scheduled_until is None:
+            raise ValueError(f"Incident {self.pk} is not a maintenance: it has no window.")
+        return self.scheduled_for, self.scheduled_until
 
 
 class IncidentUpdate(PublicIdModel):

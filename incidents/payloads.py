@@ -5,6 +5,8 @@ the caller prefetched (`incidents_for_payload`, in incidents/selectors.py, prefe
 issue no queries.
 """
 
+from typing import Any
+
 from components.payloads import component_v1, component_v2
 from statuspage.formats import iso_ms, iso_s
 
@@ -48,7 +50,7 @@ def shortlink(incident: Incident, base_url: str) -> str:
 
 def incident_v2(incident: Incident, base_url: str) -> dict:
     """An incident or scheduled maintenance as v2 shows it: the `postmortem` status once one is published."""
-    body = {
+    body: dict[str, Any] = {
         "id": incident.pk,
         "name": incident.name,
         "status": incident.status,
@@ -94,8 +96,8 @@ def incident_update_v1(update: IncidentUpdate) -> dict:
 
 def incident_v1(incident: Incident, base_url: str) -> dict:
     """The full v1 incident object: what the management API returns and webhooks send."""
-    postmortem = getattr(incident, "postmortem", None) if _has_postmortem(incident) else None
-    published = postmortem is not None and postmortem.published_at is not None
+    postmortem = incident.postmortem if _has_postmortem(incident) else None
+    published = postmortem if postmortem is not None and postmortem.is_published else None
     return {
         "id": incident.pk,
         "components": [component_v1(c) for c in incident.components.all()],
@@ -109,12 +111,12 @@ def incident_v1(incident: Incident, base_url: str) -> dict:
         "page_id": incident.page_id,
         "organization_id": incident.page_id,
         "backfilled": incident.backfilled,
-        "postmortem_body": postmortem.body if published else None,
-        "postmortem_body_last_updated_at": iso_s(postmortem.body_updated_at) if published else None,
+        "postmortem_body": published.body if published else None,
+        "postmortem_body_last_updated_at": iso_s(published.body_updated_at) if published else None,
         "postmortem_ignored": bool(postmortem and postmortem.ignored),
         "postmortem_notified_subscribers": bool(postmortem and postmortem.notified_subscribers_at),
         "postmortem_notified_twitter": False,
-        "postmortem_published_at": iso_s(postmortem.published_at) if published else None,
+        "postmortem_published_at": iso_s(published.published_at) if published else None,
         "resolved_at": iso_s(incident.resolved_at),
         "scheduled_auto_completed": incident.scheduled_auto_completed,
         "scheduled_auto_in_progress": incident.scheduled_auto_in_progress,

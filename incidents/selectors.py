@@ -103,15 +103,16 @@ def component_rows(components: list[Component]) -> list[GroupRow | ComponentRow]
     groups: dict[str, GroupRow] = {}
     rows: list[GroupRow | ComponentRow] = []
     for component in sorted(components, key=lambda c: (c.position, c.created_at)):
-        if component.group_id is None:
+        group = component.group
+        if group is None:
             rows.append(ComponentRow(component))
         else:
-            if component.group_id not in groups:
-                groups[component.group_id] = GroupRow(component.group)
-                rows.append(groups[component.group_id])
-            groups[component.group_id].components.append(component)
+            if group.pk not in groups:
+                groups[group.pk] = GroupRow(group)
+                rows.append(groups[group.pk])
+            groups[group.pk].components.append(component)
 
-    def position(row: GroupRow | ComponentRow):
+    def position(row: GroupRow | ComponentRow) -> tuple[int, datetime]:
         item = row.group if isinstance(row, GroupRow) else row.component
         return (item.position, item.created_at)
 
@@ -191,7 +192,7 @@ def index_page_data(page: Page, *, now: datetime | None = None) -> IndexPageData
         rows=component_rows([c for c in components if _is_shown(c)]),
         incidents=[i for i in incidents if i.is_unresolved],
         active_maintenances=[i for i in incidents if i.is_active_maintenance],
-        upcoming_maintenances=sorted((i for i in incidents if i.is_upcoming), key=lambda i: i.scheduled_for),
+        upcoming_maintenances=sorted((i for i in incidents if i.is_upcoming), key=lambda i: i.maintenance_window[0]),
         days=days,
     )
 

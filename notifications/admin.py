@@ -6,12 +6,14 @@ classes and registers the extended ones in their place (the admin autodiscovers 
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IS_POPUP_VAR
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.db import transaction
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.options import Options
 from django.http import HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -22,7 +24,14 @@ from django.utils.safestring import mark_safe
 
 from incidents.admin import IncidentAdmin, IncidentUpdateInline, PostmortemAdmin
 from incidents.models import Incident, IncidentUpdate, Postmortem
-from statuspage.admin import PageScopedAdminMixin, ReadOnlyAdminMixin, ScopedInlineMixin, ServiceModelForm
+from statuspage.admin import (
+    PageScopedAdminMixin,
+    ReadOnlyAdminMixin,
+    ScopedInlineMixin,
+    ServiceModelForm,
+    choice_field,
+    filter_choices,
+)
 from statuspage.errors import ServiceError
 
 from .models import (
@@ -56,6 +65,8 @@ class SubscriberAddForm(ServiceModelForm):
     """A new subscription, made (and validated) by `subscriber_create`, as a sign-up on the public page is."""
 
     service_field_aliases = {"component_ids": "components", "subscriber": "page"}
+    # `subscriber_create` normalises and checks the address and names the field at fault.
+    service_checked_fields = frozenset({"mode", "email", "endpoint", "phone_number", "phone_country"})
 
     class Meta:
         model = Subscriber
@@ -81,12 +92,7 @@ class SubscriberAddForm(ServiceModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "mode" in self.fields:
-            self.fields["mode"].choices = [c for c in self.fields["mode"].choices if c[0] in CREATABLE_MODES]
-
-    def _get_validation_exclusions(self):
-        # `subscriber_create` normalises and checks the address and names the field at fault; the model's check
-        # and unique constraints would report the same mistakes as a nameless "constraint violated".
-        return super()._get_validation_exclusions() | {"mode", "email", "endpoint", "phone_number", "phone_country"}
+            choice_field(self.fields, "mode").choices = [c for c in SubscriberMode.choices if c[0] in CREATABLE_MODES]
 
     def save_via_service(self):
         data = self.cleaned_data
@@ -127,13 +133,13 @@ class SubscriberChangeForm(ServiceModelForm):
         state = self.instance.state
         if "state" in self.fields:
             allowed = {state, *staff_moves(state)}
-            self.fields["state"].choices = [c for c in SubscriberState.choices if c[0] in allowed]
+            choice_field(self.fields, "state").choices = [c for c in SubscriberState.choices if c[0] in allowed]
             self.fields["state"].help_text = (
                 "Unsubscribed: no more notifications. Active: reactivated (an email address that never confirmed "
                 "goes back to unconfirmed). An address confirms through its link; use “Resend confirmation”."
             )
         if "components" in self.fields:
-            self.fields["components"].queryset = self.fields["components"].queryset.filter(page=self.instance.page_id)
+            filter_choices(self.fields, "components", page=self.instance.page_id)
 
     def save_via_service(self):
         data = self.cleaned_data
@@ -192,7 +198,7 @@ class SubscriberAdmin(PageScopedAdminMixin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return list(SubscriberAddForm._meta.fields)
+            return list(SubscriberAddForm.Meta.fields)
         return [
             *IDENTITY_FIELDS,
             "state",
@@ -279,7 +285,10 @@ class SubscriberAdmin(PageScopedAdminMixin, admin.ModelAdmin):
         url = reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist", current_app=self.admin_site.name
         )
-        preserved = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+        preserved: dict[str, Options[Any] | str] = {
+            "preserved_filters": self.get_preserved_filters(request),
+            "opts": self.opts,
+        }
         return HttpResponseRedirect(add_preserved_filters(preserved, url))
 
 
@@ -453,8 +462,11 @@ class IncidentUpdateDeliveriesInline(IncidentUpdateInline):
     """The timeline, with each update's delivery counts (an update posted silently has none)."""
 
     # Before the row's "Edit silently" link, which stays last.
-    fields = [f for f in IncidentUpdateInline.fields if f != "edit"]
-    fields += ["deliveries", *(["edit"] if "edit" in IncidentUpdateInline.fields else [])]
+    fields = (
+        *(f for f in IncidentUpdateInline.fields if f != "edit"),
+        "deliveries",
+        *(("edit",) if "edit" in IncidentUpdateInline.fields else ()),
+    )
     readonly_fields = fields
 
     def get_queryset(self, request):

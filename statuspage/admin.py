@@ -5,7 +5,8 @@ so no Django permission needs to be assigned. Superusers see everything.
 """
 
 import functools
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -59,6 +60,31 @@ def scope_queryset(request, queryset, path: str | None):
     return queryset.filter(**{f"{path}__in": page_ids_for(request)})
 
 
+def choice_field(fields: Mapping[str, forms.Field], name: str) -> forms.ChoiceField:
+    """`fields[name]` as the choice field it is (a field with choices, a foreign key, a many-to-many)."""
+    field = fields[name]
+    if not isinstance(field, forms.ChoiceField):
+        raise TypeError(f"{name!r} is a {type(field).__name__}, not a choice field.")
+    return field
+
+
+def model_choice_field(fields: Mapping[str, forms.Field], name: str) -> "forms.ModelChoiceField[Any]":
+    """`fields[name]` as the model choice field it is (a foreign key, a many-to-many), to narrow its queryset."""
+    field = fields[name]
+    if not isinstance(field, forms.ModelChoiceField):
+        raise TypeError(f"{name!r} is a {type(field).__name__}, not a model choice field.")
+    return field
+
+
+def filter_choices(fields: Mapping[str, forms.Field], name: str, **lookups: object) -> None:
+    """Offer only those of `fields[name]`'s choices that match `lookups`. Its queryset is narrowed, not
+    replaced: it may already be scoped to the member's pages (`PageScopedAdminMixin.formfield_for_*`)."""
+    field = model_choice_field(fields, name)
+    if field.queryset is None:
+        raise TypeError(f"{name!r} has no queryset to narrow.")
+    field.queryset = field.queryset.filter(**lookups)
+
+
 def add_service_error(form, error: ServiceError, aliases: dict[str, str] | None = None) -> None:
     """Show a service's error next to the form field it names, or above the form when no field matches."""
     field = error.field or ""
@@ -94,9 +120,16 @@ class ServiceModelForm(forms.ModelForm):
 
     # Service field names that differ from the form's (e.g. "group_id" → "group").
     service_field_aliases: dict[str, str] = {}
+    # Fields the service checks itself, naming the field at fault: the model's own checks (check and unique
+    # constraints) would report the same mistakes as a nameless "constraint violated" before the service runs.
+    service_checked_fields: frozenset[str] = frozenset()
 
     def save_via_service(self):
         raise NotImplementedError
+
+    def _get_validation_exclusions(self) -> set[str]:
+        exclusions = super()._get_validation_exclusions()  # type: ignore[misc]  # private ModelForm hook, not in the stubs
+        return exclusions | self.service_checked_fields
 
     def _post_clean(self):
         super()._post_clean()  # type: ignore[misc]  # a private hook of ModelForm, absent from the stubs
@@ -293,15 +326,13 @@ def https_url_formfield(field, **kwargs):
 class PageForm(ServiceModelForm):
     """A page's settings, written (and validated) by `page_update`."""
 
+    # `page_update` checks these and names the field at fault.
+    service_checked_fields = frozenset({"subdomain", *CSS_FIELDS})
+
     class Meta:
         model = Page
         fields = list(PAGE_WRITABLE)
         formfield_callback = https_url_formfield
-
-    def _get_validation_exclusions(self):
-        # `page_update` checks these and names the field at fault; the model's check constraints and unique
-        # check would report the same mistakes as a nameless "constraint violated" before the service runs.
-        return super()._get_validation_exclusions() | {"subdomain", *CSS_FIELDS}  # type: ignore[misc]
 
     def save_via_service(self):
         data = self.cleaned_data

@@ -10,6 +10,7 @@ import io
 import json
 import re
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal, overload
 from urllib.parse import parse_qsl
 
 from django.conf import settings
@@ -252,7 +253,11 @@ def as_bool(value, *, field: str) -> bool:
     raise ServiceError("Expected true or false.", field=field)
 
 
-def as_str(value, *, field: str, max_length: int | None = None, allow_null: bool = False) -> str | None:
+@overload
+def as_str(value: object, *, field: str, max_length: int | None = None, allow_null: Literal[False] = False) -> str: ...
+@overload
+def as_str(value: object, *, field: str, max_length: int | None = None, allow_null: bool) -> str | None: ...
+def as_str(value: object, *, field: str, max_length: int | None = None, allow_null: bool = False) -> str | None:
     if value is None and allow_null:
         return None
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -2,6 +2,7 @@ import hashlib
 import re
 import secrets
 import zoneinfo
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -108,7 +109,7 @@ class Page(PublicIdModel):
             if problem:
                 raise ValidationError({"domain": problem})
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.subdomain = self.subdomain.lower()
         if self.domain:
             self.domain = self.domain.lower().strip(".")

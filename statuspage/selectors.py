@@ -1,6 +1,7 @@
 """Reads about pages: which page a public request is for, and what a staff user may touch."""
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -38,7 +39,7 @@ def page_for_request(request: HttpRequest) -> Page:
     raise Http404("No page is configured for this host.")
 
 
-def pages_for_user(user) -> QuerySet[Page]:
+def pages_for_user(user: User | AnonymousUser) -> QuerySet[Page]:
     """Pages a staff user may see and change: superusers all, others those they are members of."""
     if not user.is_active or not user.is_staff:
         return Page.objects.none()
