@@ -19,6 +19,7 @@ from notifications.models import (
     NotificationKind,
     Subscriber,
 )
+from notifications.services import subscribers_purge_quarantined
 from notifications.transports.base import Outcome, TransportError
 from tests.factories import make_component, make_group, make_subscriber
 
@@ -269,7 +270,7 @@ def test_a_channel_failure_retries_the_batch_and_quarantines_nobody(page, transp
 
 
 def test_webhooks_are_quarantined_after_ten_failures_within_an_hour(page, transport):
-    hook = make_subscriber(page, endpoint="https://hooks.example/in")
+    hook = make_subscriber(page, endpoint="https://hooks.example/in", email="ops@example.com")
     transport.answer = lambda r: Outcome(
         delivery_id=r.delivery_id, ok=False, error="HTTP 500", retry=True, about_recipient=True
     )
@@ -281,6 +282,21 @@ def test_webhooks_are_quarantined_after_ten_failures_within_an_hour(page, transp
         delivery.send_batch(notification.pk, "webhook")
         hook.refresh_from_db()
         assert hook.state == ("quarantined" if i == 9 else "active"), i
+    # Its contact address is told, through the outbox like every email; purged after 90 days.
+    assert list(Notification.objects.filter(kind="quarantined").values_list("subscriber_id", flat=True)) == [hook.pk]
+    assert hook.purge_at - hook.quarantined_at == timedelta(days=90)
+
+
+def test_quarantined_subscribers_are_purged_after_their_purge_date(page):
+    kept = make_subscriber(page, email="kept@example.com", skip_confirmation_notification=True)
+    gone = make_subscriber(page, email="gone@example.com", skip_confirmation_notification=True)
+    active = make_subscriber(page, email="active@example.com", skip_confirmation_notification=True)
+    now = timezone.now()
+    Subscriber.objects.filter(pk=kept.pk).update(state="quarantined", purge_at=now + timedelta(days=1))
+    Subscriber.objects.filter(pk=gone.pk).update(state="quarantined", purge_at=now - timedelta(seconds=1))
+    Subscriber.objects.filter(pk=active.pk).update(purge_at=now - timedelta(days=1))  # not quarantined: kept
+    assert subscribers_purge_quarantined(now=now) == 1
+    assert sorted(Subscriber.objects.values_list("email", flat=True)) == ["active@example.com", "kept@example.com"]
 
 
 def test_the_sweeper_gives_back_expired_leases_and_requeues_stalled_work(page, settings, transport, monkeypatch):
