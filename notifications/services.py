@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -22,9 +22,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from components.models import Component, ComponentGroup
+from components.models import Component, ComponentGroup, ComponentStatusChange
 from components.selectors import components_on_page
-from incidents.models import Incident
+from incidents.models import Incident, IncidentUpdate
 from statuspage import ratelimit
 from statuspage.errors import Conflict, NotFound, ServiceError
 from statuspage.models import Page
@@ -37,7 +37,7 @@ from .transports.webhook import new_webhook_secret
 logger = logging.getLogger(__name__)
 
 
-def notification_record_incident_update(*, update) -> Notification:
+def notification_record_incident_update(*, update: IncidentUpdate) -> Notification:
     notification = Notification.objects.create(
         page_id=update.incident.page_id,
         kind=NotificationKind.INCIDENT_UPDATE,
@@ -48,7 +48,7 @@ def notification_record_incident_update(*, update) -> Notification:
     return notification
 
 
-def notification_record_postmortem(*, incident) -> Notification:
+def notification_record_postmortem(*, incident: Incident) -> Notification:
     notification, created = Notification.objects.get_or_create(
         kind=NotificationKind.POSTMORTEM, incident=incident, defaults={"page_id": incident.page_id}
     )
@@ -65,7 +65,7 @@ def notification_record_subscription_email(*, kind: str, subscriber: Subscriber)
     return notification
 
 
-def notification_record_component_change(*, change) -> Notification:
+def notification_record_component_change(*, change: ComponentStatusChange) -> Notification:
     notification = Notification.objects.create(
         page_id=change.component.page_id,
         kind=NotificationKind.COMPONENT_UPDATE,
@@ -755,7 +755,7 @@ def subscriber_quarantine(*, subscriber: Subscriber, reason: str = "") -> Subscr
     return subscriber
 
 
-def subscribers_purge_quarantined(*, now=None, batch: int = 1000) -> int:
+def subscribers_purge_quarantined(*, now: datetime | None = None, batch: int = 1000) -> int:
     """Delete quarantined subscribers past their purge date, in batches."""
     now = now or timezone.now()
     total = 0
