@@ -10,6 +10,7 @@ from statuspage.models import Page
 from statuspage.selectors import page_for_request
 
 from . import selectors
+from .templatetags.statuspage_tags import theme_variables, theme_version
 
 
 def _context(request: HttpRequest, page: Page, **extra) -> dict:
@@ -22,6 +23,19 @@ def _context(request: HttpRequest, page: Page, **extra) -> dict:
 def index(request: HttpRequest) -> HttpResponse:
     page = page_for_request(request)
     return render(request, "public/index.html", _context(request, page, status=selectors.index_page_data(page)))
+
+
+def theme_css(request: HttpRequest) -> HttpResponse:
+    """The page's colours as CSS custom properties: a stylesheet of its own rather than an inline <style>, so the
+    public pages need no 'unsafe-inline' under a Content-Security-Policy of 'self'. Pages link it with `?v=`, the
+    colours' version: that URL's content never changes, so it may be cached for a year; any other is short-lived.
+    """
+    page = page_for_request(request)
+    lines = [f"  --{name}: #{value};" for name, value in theme_variables(page).items()]
+    response = HttpResponse(":root {\n" + "\n".join(lines) + "\n}\n", content_type="text/css; charset=utf-8")
+    current = request.GET.get("v") == theme_version(page)
+    response["Cache-Control"] = "public, max-age=31536000, immutable" if current else "public, max-age=60"
+    return response
 
 
 def incident_detail(request: HttpRequest, incident_id: str) -> HttpResponse:

@@ -24,6 +24,7 @@ urlpatterns = [
     path("history.rss", feeds.HistoryRssFeed(), name="public-history-rss"),
     path("", views.index, name="public-index"),
     path("history", views.history, name="public-history"),
+    path("theme.css", views.theme_css, name="public-theme"),
     path("incidents/<str:incident_id>", views.incident_detail, name="public-incident"),
     *(re_path(rf"^api/v2/{name}(?:\.json)?$", view, name=f"v2-{name.replace('/', '-')}") for name, view in api_v2),
     # Subscriptions: the legacy v2 subscriber API and the links of subscription emails (notifications app).

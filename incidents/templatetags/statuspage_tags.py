@@ -1,5 +1,6 @@
 """Template helpers of the public pages: times in the page's zone, Markdown, the incident summary sentence."""
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from urllib.parse import urlencode
@@ -9,6 +10,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from incidents.markdown import render_markdown
+from statuspage.formats import iso_ms
 from statuspage.models import Page
 
 register = template.Library()
@@ -127,3 +129,243 @@ def labelled_updates(incident) -> list[tuple[str, object]]:
 
     updates = list(incident.updates.all())
     return list(zip(update_labels(updates), updates, strict=True))
+
+
+# --- Uptime bars and component statuses ----------------------------------------------------------------------
+
+STATUS_ICONS = {
+    "operational": "icon-operational",
+    "degraded_performance": "icon-degraded",
+    "partial_outage": "icon-partial",
+    "major_outage": "icon-major",
+    "under_maintenance": "icon-maintenance",
+}
+STATUS_LABELS = {
+    "operational": "Operational",
+    "degraded_performance": "Degraded performance",
+    "partial_outage": "Partial outage",
+    "major_outage": "Major outage",
+    "under_maintenance": "Under maintenance",
+}
+BAR_LABELS = {
+    "no-data": "No data",
+    "operational": "No downtime",
+    "minor": "Minor downtime",
+    "major": "Partial downtime",
+    "critical": "Major downtime",
+}
+
+
+def format_minutes(seconds: int) -> str:
+    """Outage time as Statuspage's bars word it: "1 min", "21 mins", "1 hr 5 mins", "3 hrs" (never "0 mins"
+    for an outage that happened)."""
+    minutes = max(round(seconds / 60), 1) if seconds > 0 else 0
+    hours, minutes = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} hr" if hours == 1 else f"{hours} hrs")
+    if minutes or not hours:
+        parts.append(f"{minutes} min" if minutes == 1 else f"{minutes} mins")
+    return " ".join(parts)
+
+
+def format_percentage(value: float) -> str:
+    """An uptime figure: two decimals at most, at least one ("100.0", "99.9", "99.97")."""
+    text = f"{value:.2f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
+
+
+@register.filter
+def percentage(value: float) -> str:
+    return format_percentage(value)
+
+
+@register.simple_tag
+def status_icon(status: str) -> SafeString:
+    """The status's icon (a shape, not only a colour), from the page's SVG sprite; the text goes beside it."""
+    return format_html(
+        '<svg class="icon" aria-hidden="true" focusable="false"><use href="#{}"></use></svg>',
+        STATUS_ICONS.get(status, "icon-operational"),
+    )
+
+
+@register.filter
+def status_label(status: str) -> str:
+    return STATUS_LABELS.get(status, status)
+
+
+def _bar(bar, page_param: str) -> str:
+    day = short_date(bar.day)
+    if bar.outage is None:
+        lines = ["No data exists for this day."]
+    else:
+        lines = [
+            f"{label} {format_minutes(seconds)}"
+            for label, seconds in (
+                ("Major outage", bar.outage.major_outage),
+                ("Partial outage", bar.outage.partial_outage),
+            )
+            if seconds > 0
+        ] or ["No downtime recorded on this day."]
+    # Spaces between the parts: read without the stylesheet (a screen reader, a text browser), they are words.
+    body = format_html(
+        '<span class="tip-date">{}</span> {}',
+        day,
+        mark_safe(" ".join(format_html('<span class="tip-line">{}</span>', line) for line in lines)),
+    )
+    if bar.incidents:
+        query = f"?{urlencode({'page': page_param})}" if page_param else ""
+        links = " ".join(
+            format_html(
+                '<li class="impact-{}"><a href="{}{}">{}</a></li>',
+                incident.impact,
+                incident.get_absolute_url(),
+                query,
+                incident.name,
+            )
+            for incident in bar.incidents
+        )
+        body += format_html(
+            ' <span class="tip-related">Related</span> <ul class="tip-incidents">{}</ul>', mark_safe(links)
+        )
+    return format_html(
+        '<li class="bar bar-{}" tabindex="0" data-day="{}"><span class="tip">{}</span></li>',
+        bar.level,
+        bar.day.isoformat(),
+        body,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def uptime_bars(context, component_uptime) -> SafeString:
+    """A component's 90 bars, oldest first, each with its popover (shown on hover and on focus, by CSS): the
+    day, its outage minutes or "No downtime recorded on this day.", and the incidents of the day. Built here
+    rather than by a template loop: a 30-component page has 2,700 of them."""
+    page_param = context.get("page_param", "")
+    return mark_safe("".join(_bar(bar, page_param) for bar in component_uptime.bars))
+
+
+# --- The page's colours ---------------------------------------------------------------------------------------
+
+# CSS custom properties from the page's css_* fields. They reach the browser in a stylesheet of their own
+# (`/theme.css`, see incidents.views.theme_css), never an inline <style>: the public pages must work under a
+# Content-Security-Policy of 'self' and hashes, without 'unsafe-inline'.
+THEME_FIELDS = {
+    "body-bg": "css_body_background_color",
+    "font": "css_font_color",
+    "light-font": "css_light_font_color",
+    "green": "css_greens",
+    "yellow": "css_yellows",
+    "orange": "css_oranges",
+    "blue": "css_blues",
+    "red": "css_reds",
+    "border": "css_border_color",
+    "graph": "css_graph_color",
+    "link": "css_link_color",
+    "no-data": "css_no_data",
+}
+# Text in a status colour (and the light font, and links) must stay readable whatever the branding: each gets a
+# variant darkened (or lightened, on a dark background) until it reaches WCAG AA against the background.
+TEXT_CONTRAST = 4.5
+DARK_TEXT, LIGHT_TEXT = "1f2328", "ffffff"
+
+
+def _rgb(hex_colour: str) -> tuple[float, float, float]:
+    value = int(hex_colour, 16)
+    return ((value >> 16) & 255) / 255, ((value >> 8) & 255) / 255, (value & 255) / 255
+
+
+def _hex(rgb: tuple[float, ...]) -> str:
+    return "".join(f"{round(min(max(channel, 0.0), 1.0) * 255):02x}" for channel in rgb)
+
+
+def luminance(hex_colour: str) -> float:
+    """WCAG relative luminance."""
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.03928 else ((channel + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(channel) for channel in _rgb(hex_colour))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: str, b: str) -> float:
+    light, dark = sorted((luminance(a), luminance(b)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def readable(colour: str, background: str, minimum: float = TEXT_CONTRAST) -> str:
+    """`colour`, mixed step by step toward black (or white, on a dark background) until it reads on `background`."""
+    target = (0.0, 0.0, 0.0) if luminance(background) > 0.18 else (1.0, 1.0, 1.0)
+    rgb = _rgb(colour)
+    candidate = colour.lower()
+    for step in range(21):
+        mix = step / 20
+        candidate = _hex(tuple(c + (t - c) * mix for c, t in zip(rgb, target, strict=True)))
+        if contrast(candidate, background) >= minimum:
+            break
+    return candidate
+
+
+def on(background: str) -> str:
+    """The text colour for a surface of `background`: white or near-black, whichever contrasts more."""
+    return LIGHT_TEXT if contrast(LIGHT_TEXT, background) >= contrast(DARK_TEXT, background) else DARK_TEXT
+
+
+def theme_variables(page: Page) -> dict[str, str]:
+    """The page's colours as CSS custom properties (six hex digits, no '#'), with readable text variants."""
+    colours = {name: getattr(page, field).lower() for name, field in THEME_FIELDS.items()}
+    background = colours["body-bg"]
+    variables = dict(colours)
+    for name in ("font", "light-font", "link", "green", "yellow", "orange", "blue", "red"):
+        variables[f"{name}-text"] = readable(colours[name], background)
+    for name in ("green", "yellow", "orange", "blue", "red", "no-data"):
+        variables[f"on-{name}"] = on(colours[name])
+    return variables
+
+
+def theme_version(page: Page) -> str:
+    """Changes whenever the page's colours do: the stylesheet's URL carries it, so browsers and CDNs may keep
+    the stylesheet for long."""
+    colours = ",".join(getattr(page, field).lower() for field in THEME_FIELDS.values())
+    return hashlib.sha256(colours.encode()).hexdigest()[:12]
+
+
+@register.simple_tag(takes_context=True)
+def theme_url(context) -> str:
+    return public_url(context, "/theme.css", v=theme_version(context["page"]))
+
+
+# --- The live regions of `/` ------------------------------------------------------------------------------------
+
+# The banner's icon for the page's indicator.
+INDICATOR_STATUSES = {
+    "none": "operational",
+    "minor": "partial_outage",
+    "major": "partial_outage",
+    "critical": "major_outage",
+    "maintenance": "under_maintenance",
+}
+IMPACT_LABELS = {"minor": "Minor", "major": "Major", "critical": "Critical", "maintenance": "Maintenance"}
+
+
+@register.filter
+def indicator_status(indicator: str) -> str:
+    return INDICATOR_STATUSES.get(indicator, "operational")
+
+
+@register.simple_tag
+def impact_badge(incident) -> SafeString:
+    """The impact in words beside a name coloured by it (never by colour alone); nothing for impact none."""
+    label = IMPACT_LABELS.get(incident.impact)
+    if label is None:
+        return mark_safe("")
+    return format_html('<span class="impact-badge">{}</span>', label)
+
+
+@register.simple_tag
+def live_signature(status) -> str:
+    """The open incidents and maintenances as summary.json lists them ("id@updated_at", sorted): the page's
+    script compares it with each new summary.json and reloads the incident regions when they differ."""
+    rows = [*status.incidents, *status.active_maintenances, *status.upcoming_maintenances]
+    return " ".join(sorted(f"{incident.pk}@{iso_ms(incident.updated_at)}" for incident in rows))

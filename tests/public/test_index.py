@@ -9,13 +9,20 @@ from incidents.templatetags.statuspage_tags import format_moment
 from tests.factories import make_component, make_group
 from tests.public.html import banner, text, timeline
 
-# Page (host, then ?page=), components with their groups, incidents, their updates, their components.
-INDEX_QUERIES = 6
+# Page (host, then ?page=), components with their groups, incidents, their updates, their components, and for
+# the uptime bars: the status intervals, the incidents by component.
+INDEX_QUERIES = 8
 
 
 def component_lines(html: str) -> list[str]:
-    section = re.search(r'<section class="components">(.*?)</section>', html, re.DOTALL)[1]
-    return [text(row) for row in re.findall(r'<div class="component-row[^"]*">(.*?)</div>', section, re.DOTALL)]
+    """Each group's line and each component's line (name and status), in page order."""
+    section = re.search(r'<section class="components"[^>]*>(.*?)</section>', html, re.DOTALL)[1]
+    rows = re.findall(
+        r'<summary class="component-row group-row">(.*?)</summary>|<div class="component-row">(.*?)</div>',
+        section,
+        re.DOTALL,
+    )
+    return [text(group or component) for group, component in rows]
 
 
 def build_page(page, *, size: int):
@@ -58,6 +65,9 @@ def test_index_query_count_is_pinned_and_does_not_grow(client, page, other_page,
     assert big.status_code == 200
     html = big.content.decode()
     assert len(component_lines(html)) == 5 * 5 + 5 + 5
+    # Every component is showcased: 30 of them with 90 bars each, read in the same number of queries.
+    assert html.count('<ol class="bars"') == 5 * 5 + 5
+    assert html.count('<li class="bar ') == 90 * (5 * 5 + 5)
     assert html.count('<h2 class="incident-name">') == 1 + 5
     assert html.count('<h3 class="incident-name">') == 5
     assert banner(html) == "Partial System Outage"
@@ -79,6 +89,7 @@ def test_index_shows_the_active_incident_with_its_latest_update(client, page):
     ]
     assert banner(html) == "Major System Outage"
     assert component_lines(html) == ["API Major outage"]
+    assert "This incident affects: API." in active
 
 
 def test_components_are_listed_by_group_in_the_shared_position_space(client, page):
@@ -96,13 +107,20 @@ def test_components_are_listed_by_group_in_the_shared_position_space(client, pag
     html = client.get("/").content.decode()
 
     assert component_lines(html) == [
-        "Storage",
+        "Storage Partial outage",
         "Disk Partial outage",
         "S3 Operational",
         "Website Operational",
-        "Network",
+        "Network Operational",
         "DNS Operational",
         "Loud Degraded performance",
+    ]
+    # A group with trouble is open; a quiet one is collapsed (and opens with a click, no script needed).
+    assert re.findall(
+        r'<details class="component-group status-([a-z_]+)" data-group-id="[^"]*" data-status="[^"]*"( open)?>', html
+    ) == [
+        ("partial_outage", " open"),
+        ("operational", ""),
     ]
 
 
@@ -153,22 +171,22 @@ def test_banner_is_lifted_by_unresolved_incidents_and_active_maintenances(client
     assert banner(client.get("/").content.decode()) == "Service Under Maintenance"
 
 
-def test_past_incidents_cover_seven_days_with_empty_days_said_so(client, page):
+def test_past_incidents_cover_fifteen_days_with_empty_days_said_so(client, page):
     now = timezone.now()
     yesterday = now - timedelta(days=1)
     incident = incident_create(page=page, name="Blip", body="Hmm", deliver_notifications=False, at=yesterday)
     incident_resolve(incident=incident, body="Gone", deliver_notifications=False, at=yesterday + timedelta(minutes=1))
-    old = incident_create(page=page, name="Too old", deliver_notifications=False, at=now - timedelta(days=8))
-    incident_resolve(incident=old, deliver_notifications=False, at=now - timedelta(days=8) + timedelta(minutes=1))
+    old = incident_create(page=page, name="Too old", deliver_notifications=False, at=now - timedelta(days=16))
+    incident_resolve(incident=old, deliver_notifications=False, at=now - timedelta(days=16) + timedelta(minutes=1))
 
     html = client.get("/").content.decode()
 
     past = re.search(r'<section class="past-incidents">(.*?)</section>', html, re.DOTALL)[1]
-    days = re.findall(r'<div class="day">(.*?)</div>\s*(?=<div class="day">|<p><a)', past, re.DOTALL)
+    days = re.findall(r'<div class="day">(.*?)</div>\s*(?=<div class="day">|<p class="history-link">)', past, re.DOTALL)
     dates = [re.search(r'<h3 class="day-date">(.*?)</h3>', day)[1] for day in days]
-    expected_dates = [(now - timedelta(days=n)).date() for n in range(7)]
+    expected_dates = [(now - timedelta(days=n)).date() for n in range(15)]
     assert dates == [f"{d:%b} {d.day}, {d.year}" for d in expected_dates]
-    assert ["No incidents reported." in day for day in days] == [True, False, True, True, True, True, True]
+    assert ["No incidents reported." in day for day in days] == [True, False] + [True] * 13
     assert f'<a href="/incidents/{incident.pk}">Blip</a>' in days[1]
     assert [(label, body) for label, body, _ in timeline(days[1])] == [
         ("Resolved", "<p>Gone</p>"),

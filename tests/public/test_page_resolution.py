@@ -4,7 +4,6 @@ import pytest
 from django.test import override_settings
 
 from incidents.services import incident_create
-from tests.factories import make_page
 
 
 def page_name(response) -> str:
@@ -85,12 +84,3 @@ def test_an_incident_of_another_page_is_not_found_on_this_host(client, pages):
     assert client.get(f"/incidents/{theirs.pk}", HTTP_HOST="status.globex.test").status_code == 200
     assert client.get(f"/incidents/{ours.pk}", HTTP_HOST="status.globex.test").status_code == 404
     assert client.get(f"/incidents/{theirs.pk}?page=acme").status_code == 404
-
-
-def test_page_branding_colours_are_used(client, db):
-    make_page(name="Branded", subdomain="branded", css_greens="00ff00", css_reds="AA0000")
-
-    html = client.get("/").content.decode()
-
-    assert "--green: #00ff00;" in html
-    assert "--red: #AA0000;" in html
