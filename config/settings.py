@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "publicsite.middleware.MarkSnapshotMiddleware",
     "statuspage.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -355,3 +356,13 @@ BOUNCE_POSTMARK_PASSWORD = env_str("BOUNCE_POSTMARK_PASSWORD")
 # Failures to authenticate to either endpoint: beyond this many per client IP in the window (seconds), 429.
 BOUNCE_AUTH_FAILURE_LIMIT = 10
 BOUNCE_AUTH_FAILURE_WINDOW = 600
+
+# --- Public page snapshots (publicsite/snapshots.py) ---
+# Answer public pages from each web process's memory, refreshed when the page changes. (default: true)
+SNAPSHOTS_ENABLED = env_bool("SNAPSHOTS_ENABLED", True)
+# How often a web process reads the pages' versions (changes committed by other processes or machines).
+SNAPSHOT_POLL_SECONDS = 0.25
+# Browsers revalidate every time (a cheap 304); a CDN may keep a page this many seconds (purge by Cache-Tag).
+SNAPSHOT_MAX_AGE = 0
+SNAPSHOT_STALE_SECONDS = 30
+SNAPSHOT_CDN_MAX_AGE = env_int("SNAPSHOT_CDN_MAX_AGE", 5)

@@ -11,8 +11,16 @@ from .models import Page
 def page_for_request(request: HttpRequest) -> Page:
     """The page a public URL is for: by host, then `?page=<subdomain or id>`, then the default page.
 
-    The path never selects the page: Statuspage's widget replaces it, keeping only origin and query.
+    The path never selects the page: Statuspage's widget replaces it, keeping only origin and query. The page
+    is remembered on the request (`request.public_page`), as read now: its `updated_at` is the version the
+    response shows, which the snapshot layer keys on.
     """
+    page = _page_for_request(request)
+    request.public_page = page  # type: ignore[attr-defined]
+    return page
+
+
+def _page_for_request(request: HttpRequest) -> Page:
     host = request.get_host().rsplit(":", 1)[0].lower().rstrip(".") if request.get_host() else ""
     if host:
         suffix = f".{settings.STATUSPAGE_DOMAIN}" if settings.STATUSPAGE_DOMAIN else None

@@ -1,0 +1,308 @@
+"""Snapshots of the public pages, served from each web process's memory, in front of Django.
+
+When every customer of a page opens it at once (an outage), a request must not cost a database query, nor
+even Django's per-request machinery. So `SnapshotMiddleware`, a small WSGI layer around Django (as whitenoise
+is for static files), keeps the bytes and headers of every public response it has rendered, keyed by host,
+path and query, and answers repeats from memory, with `ETag`/`If-None-Match` (304), `Last-Modified`,
+`Cache-Control` with `stale-while-revalidate`, `CDN-Cache-Control` and `Cache-Tag: page-<id>` so a CDN in front
+can hold the spike too and be purged by tag.
+
+Freshness: a snapshot belongs to its page's version, `Page.updated_at`, which every write that changes what
+the page shows moves (`statuspage.services.page_changed`). A process learns of new versions
+- at once, for writes it commits itself (`events.page_changed`), and
+- within `SNAPSHOT_POLL_SECONDS` (default 0.25 s) for everyone else's: a background thread reads the pages'
+  versions (one small query, off the request path), so several web processes on several machines are fresh
+  within a second of the commit without any Redis round trip on a hit.
+A stale snapshot is not served while the database answers: the request renders through Django, and the new
+bytes replace the old.
+
+Outages of our own: Redis plays no part here. While the database does not answer, the last snapshot of a URL
+is served, marked as such (`X-Snapshot-Stale`, and a "last updated" notice in HTML), never a 5xx.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from django.conf import settings
+from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
+
+# Set by `MarkSnapshotMiddleware` in the WSGI environ (Django's `request.META` is that dict) for responses that
+# may be kept: (page id, the page's version when rendered). Nothing of it reaches the response.
+ENVIRON_KEY = "statuspage.snapshot"
+
+Key = tuple[str, str, str]
+StartResponse = Callable[..., Any]
+
+
+@dataclass
+class Entry:
+    page_id: str
+    version: str
+    status: str
+    headers: list[tuple[str, str]]
+    body: bytes
+    etag: str
+    last_modified: str
+    stored_at: float = field(default_factory=time.time)
+
+
+class SnapshotCache:
+    """The process's snapshots and what it knows of each page's current version."""
+
+    def __init__(self, max_entries: int = 20_000):
+        self.max_entries = max_entries
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        self.versions: dict[str, str] = {}
+        self.lock = threading.Lock()
+        # Whether the last look at the database worked: while it does not, snapshots are served as they are.
+        self.database_ok = True
+        self.checked_at = 0.0
+
+    def get(self, key: Key) -> Entry | None:
+        with self.lock:
+            return self.entries.get(key)
+
+    def is_current(self, entry: Entry) -> bool:
+        return self.versions.get(entry.page_id, entry.version) <= entry.version
+
+    def put(self, key: Key, entry: Entry) -> None:
+        with self.lock:
+            known = self.versions.get(entry.page_id)
+            if known is not None and known > entry.version:
+                return  # rendered from data older than a change already seen: never kept
+            self.versions[entry.page_id] = max(known or entry.version, entry.version)
+            self.entries[key] = entry
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.max_entries:
+                self.entries.popitem(last=False)
+
+    def saw_version(self, page_id: str, version: str) -> None:
+        """A page's current version: snapshots of older ones are no longer current (kept as a fallback)."""
+        with self.lock:
+            if version > self.versions.get(page_id, ""):
+                self.versions[page_id] = version
+
+    def saw_versions(self, versions: Iterable[tuple[str, str]]) -> None:
+        for page_id, version in versions:
+            self.saw_version(page_id, version)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.entries.clear()
+            self.versions.clear()
+            self.database_ok = True
+
+
+cache = SnapshotCache()
+
+
+def version_of(updated_at: datetime) -> str:
+    """A page version that sorts as time does (ISO 8601 in UTC, microseconds)."""
+    return updated_at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class _Poller:
+    """Reads every page's version every SNAPSHOT_POLL_SECONDS, in a daemon thread of the web process."""
+
+    def __init__(self) -> None:
+        self.thread: threading.Thread | None = None
+        self.pid = 0
+        self.lock = threading.Lock()
+
+    def ensure_running(self) -> None:
+        # Started on a process's first request: after gunicorn forked it (threads do not survive a fork).
+        import os
+
+        if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
+            return
+        with self.lock:
+            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
+                self.pid = os.getpid()
+                self.thread = threading.Thread(target=self._loop, name="snapshot-versions", daemon=True)
+                self.thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            poll_once()
+            time.sleep(settings.SNAPSHOT_POLL_SECONDS)
+
+
+def poll_once() -> bool:
+    """Read the pages' versions once; returns whether the database answered."""
+    from statuspage.models import Page
+
+    try:
+        close_old_connections()
+        rows = Page.objects.values_list("pk", "updated_at")
+        cache.saw_versions((pk, version_of(updated_at)) for pk, updated_at in rows)
+    except Exception as error:  # the database is down or unreachable: serve what we have
+        if cache.database_ok:
+            logger.warning("Snapshot versions unavailable (%s); serving the last snapshots", error)
+        cache.database_ok = False
+        try:
+            connection.close()
+        except Exception:
+            pass
+        return False
+    cache.database_ok = True
+    cache.checked_at = time.time()
+    return True
+
+
+poller = _Poller()
+
+
+def on_page_changed(sender: object, *, page_id: str, updated_at: datetime, **kwargs: object) -> None:
+    """A write this process committed: its own next request renders afresh (others learn by polling)."""
+    cache.saw_version(page_id, version_of(updated_at))
+
+
+# --- The WSGI layer ------------------------------------------------------------------------------------------
+
+
+def _key(environ: dict) -> Key:
+    host = (environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "").lower()
+    query = sorted(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    return host, environ.get("PATH_INFO", "") or "/", urlencode(query)
+
+
+def _cache_headers(entry: Entry, *, stale: bool) -> list[tuple[str, str]]:
+    max_age = settings.SNAPSHOT_MAX_AGE
+    return [
+        ("ETag", entry.etag),
+        ("Last-Modified", entry.last_modified),
+        ("Cache-Control", f"public, max-age={max_age}, stale-while-revalidate={settings.SNAPSHOT_STALE_SECONDS}"),
+        # A CDN may hold it a little longer: it is purged by tag on every change.
+        (
+            "CDN-Cache-Control",
+            f"public, max-age={settings.SNAPSHOT_CDN_MAX_AGE}, stale-while-revalidate=60, stale-if-error=86400",
+        ),
+        ("Cache-Tag", f"page-{entry.page_id}"),
+        *([("X-Snapshot-Stale", "1")] if stale else []),
+    ]
+
+
+_STALE_NOTICE = (
+    b'<p class="stale-notice" role="status">This page could not be refreshed; it shows the status as last '
+    b'updated <time datetime="%s">%s</time>.</p>'
+)
+
+
+def _stale_body(entry: Entry) -> bytes:
+    content_type = next((v for k, v in entry.headers if k.lower() == "content-type"), "")
+    if not content_type.startswith("text/html") or b"<main" not in entry.body:
+        return entry.body
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.stored_at)).encode()
+    notice = _STALE_NOTICE % (stamp, stamp.replace(b"T", b" ").replace(b"Z", b" UTC"))
+    start = entry.body.index(b"<main")
+    end = entry.body.index(b">", start) + 1
+    return entry.body[:end] + notice + entry.body[end:]
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+    return "*" in tags or etag in tags
+
+
+class SnapshotMiddleware:
+    """WSGI: answer public GET/HEAD requests from the process's snapshots; render through Django otherwise."""
+
+    def __init__(self, app: Callable[[dict, StartResponse], Iterable[bytes]]):
+        self.app = app
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method not in ("GET", "HEAD") or not settings.SNAPSHOTS_ENABLED:
+            return self.app(environ, start_response)
+        poller.ensure_running()
+        key = _key(environ)
+        entry = cache.get(key)
+        if entry is not None and (cache.is_current(entry) or not cache.database_ok):
+            return self._serve(entry, environ, start_response, stale=not cache.database_ok)
+        return self._render(key, entry, environ, start_response)
+
+    def _serve(self, entry: Entry, environ: dict, start_response: StartResponse, *, stale: bool) -> Iterable[bytes]:
+        headers = [*entry.headers, *_cache_headers(entry, stale=stale)]
+        if _matches(environ.get("HTTP_IF_NONE_MATCH", ""), entry.etag) and not stale:
+            keep = {"etag", "cache-control", "cdn-cache-control", "cache-tag", "last-modified", "vary"}
+            start_response("304 Not Modified", [(k, v) for k, v in headers if k.lower() in keep])
+            return [b""]
+        body = _stale_body(entry) if stale else entry.body
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(entry.status, headers)
+        return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+    def _render(
+        self, key: Key, previous: Entry | None, environ: dict, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        captured: dict[str, Any] = {}
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], None]:
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        try:
+            chunks = self.app(environ, capture)
+            try:
+                body = b"".join(chunks)
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+        except Exception:
+            if previous is not None:
+                logger.exception("Rendering %s failed; serving its last snapshot", key)
+                return self._serve(previous, environ, start_response, stale=True)
+            raise
+        status: str = captured["status"]
+        headers: list[tuple[str, str]] = captured["headers"]
+        page_id, version = environ.get(ENVIRON_KEY, (None, ""))
+        if status.startswith("5") and previous is not None:
+            # Our own outage (the database is down): the last snapshot, marked, rather than an error.
+            return self._serve(previous, environ, start_response, stale=True)
+        cookies = any(k.lower() == "set-cookie" for k, _ in headers)
+        if page_id and status.startswith("200") and not cookies and environ.get("REQUEST_METHOD") == "GET":
+            entry = Entry(
+                page_id=page_id,
+                version=version,
+                status=status,
+                headers=[(k, v) for k, v in headers if k.lower() not in ("etag", "last-modified", "cache-control")],
+                body=body,
+                etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
+                last_modified=_http_date(version),
+            )
+            cache.put(key, entry)
+            return self._serve(entry, environ, start_response, stale=False)
+        start_response(status, headers)
+        return [body]
+
+
+def _http_date(version: str) -> str:
+    try:
+        moment = datetime.fromisoformat(version).astimezone(UTC)
+    except ValueError:
+        moment = datetime.now(UTC)
+    return format_datetime(moment, usegmt=True)
+
+
+def _connect() -> None:
+    from statuspage import events
+
+    events.page_changed.connect(on_page_changed, dispatch_uid="publicsite.snapshots")
+
+
+_connect()

@@ -1,0 +1,155 @@
+"""The snapshot layer in front of Django (publicsite.snapshots): a repeat is answered from memory without a
+query, a change shows at the next request, and our own database outage still gets the last page."""
+
+import io
+import json
+
+import pytest
+from django.db import OperationalError, connection, transaction
+from django.http import HttpResponseServerError
+from django.test.utils import CaptureQueriesContext
+
+from config.wsgi import application, django_application
+from incidents.services import incident_create, incident_post_update
+from publicsite import snapshots
+from statuspage.models import Page
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+HOST = "acme.status.example"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache(settings, monkeypatch):
+    settings.STATUSPAGE_DOMAIN = "status.example"
+    settings.ALLOWED_HOSTS = ["*"]
+    snapshots.cache.clear()
+    # Versions are read by calling poll_once() here, not by the background thread.
+    monkeypatch.setattr(snapshots.poller, "ensure_running", lambda: None)
+    yield
+    snapshots.cache.clear()
+
+
+def get(path, *, host=HOST, method="GET", app=application, **headers):
+    path, _, query = path.partition("?")
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_NAME": host,
+        "SERVER_PORT": "80",
+        "HTTP_HOST": host,
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+        **{f"HTTP_{name.upper().replace('-', '_')}": value for name, value in headers.items()},
+    }
+    result = {}
+
+    def start_response(status, response_headers, exc_info=None):
+        result["status"] = int(status.split()[0])
+        result["headers"] = dict(response_headers)
+
+    body = b"".join(app(environ, start_response))
+    return result["status"], result["headers"], body
+
+
+def test_a_repeat_is_answered_from_memory_without_a_query(page, component):
+    incident = incident_create(page=page, name="API down", status="investigating", body="Looking.")
+    for path in ("/", "/history", f"/incidents/{incident.pk}", "/api/v2/summary.json", "/history.atom"):
+        first = get(path)
+        assert first[0] == 200, (path, first[2][:300])
+        with CaptureQueriesContext(connection) as queries:
+            second = get(path)
+        assert len(queries) == 0, (path, [q["sql"] for q in queries])
+        assert second[2] == first[2]
+        headers = second[1]
+        assert headers["Cache-Tag"] == f"page-{page.pk}"
+        assert headers["Cache-Control"].startswith("public, max-age=")
+        assert "stale-while-revalidate" in headers["Cache-Control"]
+        assert "CDN-Cache-Control" in headers and "Last-Modified" in headers
+        # The same security headers as the live response.
+        assert headers["X-Frame-Options"] == first[1]["X-Frame-Options"] == "DENY"
+        assert headers["X-Content-Type-Options"] == "nosniff"
+        assert set(headers) - set(first[1]) <= {"X-Snapshot-Stale"}
+        # A conditional request gets a 304, still without a query.
+        with CaptureQueriesContext(connection) as queries:
+            status, not_modified, body = get(path, **{"If-None-Match": headers["ETag"]})
+        assert (status, body, len(queries)) == (304, b"", 0)
+        assert not_modified["ETag"] == headers["ETag"]
+
+
+def test_an_update_shows_at_the_next_request(page, component):
+    incident = incident_create(page=page, name="API down", status="investigating", body="Looking.")
+    for path in ("/", f"/incidents/{incident.pk}", "/api/v2/summary.json"):
+        get(path)
+    incident_post_update(incident=incident, status="identified", body="Found the cause: a full disk.")
+    assert b"Found the cause: a full disk." in get("/")[2]
+    assert b"Found the cause: a full disk." in get(f"/incidents/{incident.pk}")[2]
+    summary = json.loads(get("/api/v2/summary.json")[2])
+    assert summary["incidents"][0]["status"] == "identified"
+
+
+def test_a_change_committed_elsewhere_shows_once_the_versions_are_read(page, component):
+    get("/api/v2/status.json")
+    # Another process (or machine) changed the page: no signal here, only the version in the database.
+    Page.objects.filter(pk=page.pk).update(name="Acme Corp")
+    from django.utils import timezone
+
+    Page.objects.filter(pk=page.pk).update(updated_at=timezone.now())
+    assert json.loads(get("/api/v2/status.json")[2])["page"]["name"] == "Acme"  # not seen yet: memory
+    assert snapshots.poll_once()
+    assert json.loads(get("/api/v2/status.json")[2])["page"]["name"] == "Acme Corp"
+
+
+def test_a_rolled_back_write_never_shows(page, component):
+    get("/")
+    with pytest.raises(RuntimeError), transaction.atomic():
+        incident_create(page=page, name="Never happened", status="investigating")
+        raise RuntimeError("roll back")
+    snapshots.poll_once()
+    assert b"Never happened" not in get("/")[2]
+
+
+def test_with_the_database_down_the_last_snapshot_is_served_and_said_to_be_old(page, component, monkeypatch):
+    incident_create(page=page, name="API down", status="investigating", body="Looking.")
+    html = get("/")[2]
+    summary = get("/api/v2/summary.json")[2]
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    # PostgreSQL stops: the version poll fails, and so would any render.
+    monkeypatch.setattr(Page.objects, "values_list", down)
+    assert snapshots.poll_once() is False
+    status, headers, body = get("/")
+    assert (status, headers["X-Snapshot-Stale"]) == (200, "1")
+    assert b"This page could not be refreshed" in body and b"API down" in body
+    status, headers, body = get("/api/v2/summary.json")
+    assert (status, body) == (200, summary)
+    # Even a snapshot known to be out of date answers, rather than Django's error page for the outage.
+    snapshots.cache.saw_version(page.pk, "9999")
+    monkeypatch.setattr(django_application, "get_response", lambda request: HttpResponseServerError())
+    status, headers, body = get("/")
+    assert (status, headers.get("X-Snapshot-Stale")) == (200, "1")
+    assert html.split(b"<main")[0] == body.split(b"<main")[0]
+
+
+def test_writes_and_per_visitor_pages_are_never_kept(page):
+    status, headers, body = get("/subscriptions/new")
+    assert "Cache-Tag" not in headers
+    assert snapshots.cache.get((HOST, "/subscriptions/new", "")) is None
+    status, headers, body = get("/api/v2/subscribers.json", method="POST")
+    assert status in (400, 405, 415, 422)
+    assert "Cache-Tag" not in headers
+
+
+def test_head_gets_the_headers_only(page):
+    get("/")
+    status, headers, body = get("/", method="HEAD")
+    assert (status, body) == (200, b"")
+    assert int(headers["Content-Length"]) > 0
