@@ -184,6 +184,13 @@ CELERY_BEAT_SCHEDULE: dict = {
     "notifications-sweep": {"task": "notifications.sweep", "schedule": env_int("NOTIFY_SWEEP_SECONDS", 30)},
     # Deliveries past the retention period, and quarantined subscribers past their purge date.
     "notifications-prune": {"task": "notifications.prune", "schedule": 3600},
+    # Maintenance reminders (60 min before the start), automatic starts and completions, on the default queue.
+    # Ticks left queued for 5 minutes (no worker running) are dropped: any later one does their work.
+    "incidents-maintenance-tick": {
+        "task": "incidents.maintenance_tick",
+        "schedule": 30,
+        "options": {"queue": "celery", "expires": 300},
+    },
 }
 
 # --- Notification delivery (notifications/delivery.py) ---

@@ -21,3 +21,8 @@ postmortem_published = Signal()
 # verifying → completed, or back). Sent after `incident_update_posted` for the same update.
 # Keyword arguments: incident (Incident), update (IncidentUpdate), old_status (str), new_status (str).
 maintenance_transitioned = Signal()
+
+# A scheduled maintenance's reminder is due (reference §3.1: 60 minutes before `scheduled_for`, when
+# `scheduled_remind_prior`): sent once per maintenance, by `maintenance_remind`, which has just set
+# `scheduled_reminded_at`. Keyword arguments: incident (Incident, locked, still `scheduled`).
+maintenance_reminder_due = Signal()

@@ -1,4 +1,5 @@
-"""Writes to incidents, by concept: the incident and its timeline (`incidents`), postmortems, templates.
+"""Writes to incidents, by concept: the incident and its timeline (`incidents`), maintenances moved by the
+clock (`maintenance`), postmortems, templates.
 
 Callers import from here (`from incidents.services import incident_create`); the modules are how the code is
 organised, not part of the interface.
@@ -18,12 +19,20 @@ from .incidents import (
     incident_set_automation,
     incident_update_edit,
 )
+from .maintenance import (
+    MaintenanceRun,
+    maintenance_auto_complete,
+    maintenance_auto_start,
+    maintenance_remind,
+    maintenances_run_due,
+)
 from .postmortems import postmortem_delete, postmortem_publish, postmortem_revert, postmortem_save_draft
 from .templates import TEMPLATE_STATUSES, incident_template_create, incident_template_delete, incident_template_update
 
 __all__ = [
     "DEFAULT_BODIES",
     "MAX_BODY",
+    "MaintenanceRun",
     "TEMPLATE_STATUSES",
     "incident_backfill",
     "incident_change",
@@ -38,6 +47,10 @@ __all__ = [
     "incident_template_delete",
     "incident_template_update",
     "incident_update_edit",
+    "maintenance_auto_complete",
+    "maintenance_auto_start",
+    "maintenance_remind",
+    "maintenances_run_due",
     "postmortem_delete",
     "postmortem_publish",
     "postmortem_revert",
