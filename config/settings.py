@@ -199,7 +199,7 @@ NOTIFY_FANOUT_CHUNK = env_int("NOTIFY_FANOUT_CHUNK", 1000)
 NOTIFY_FANOUT_CHUNKS_PER_TASK = 20
 # Deliveries one send task claims: emails share one SMTP connection; webhooks each wait up to WEBHOOK_TIMEOUT.
 NOTIFY_BATCH_SIZE = {
-    "default": env_int("NOTIFY_BATCH_SIZE", 200),
+    "default": env_int("NOTIFY_BATCH_SIZE", 500),
     "webhook": 20,
     "slack": 20,
     "teams": 20,
@@ -207,7 +207,7 @@ NOTIFY_BATCH_SIZE = {
 # Sender chains per notification and channel: how many workers one notification may keep busy at once.
 NOTIFY_SENDERS_PER_NOTIFICATION = env_int("NOTIFY_SENDERS_PER_NOTIFICATION", 2)
 # Outcomes are written (and leases renewed) every this many messages.
-NOTIFY_MARK_EVERY = 50
+NOTIFY_MARK_EVERY = 100
 # A claimed delivery not marked within this many seconds is claimable again (its worker died).
 NOTIFY_LEASE_SECONDS = env_int("NOTIFY_LEASE_SECONDS", 120)
 # A notification with work due and no progress for this long gets its tasks enqueued again.
