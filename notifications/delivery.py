@@ -33,7 +33,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from components.models import Component
-from incidents.models import CLOSED_STATUSES, AffectedComponent, IncidentUpdate
+from incidents.models import CLOSED_STATUSES, AffectedComponent, Incident, IncidentUpdate
 
 from .models import (
     SUBSCRIPTION_KINDS,
@@ -56,9 +56,15 @@ logger = logging.getLogger(__name__)
 # Channels of each kind: a component change alone never emails anyone (nor posts to Slack or Teams);
 # webhooks get it. Subscription emails go to their one subscriber's email address, whatever its mode.
 INCIDENT_CHANNELS = (SubscriberMode.EMAIL, SubscriberMode.WEBHOOK, SubscriberMode.SLACK, SubscriberMode.TEAMS)
+# A maintenance reminder goes to the channels people read. Statuspage sends it to email and SMS (SMS has no
+# transport here); not to webhooks: their triggers are an incident's create and update and a component's
+# change (§3.2), a reminder is neither, and an incident body sent again, unchanged, would read to a receiver
+# built for Statuspage as a repeat of the last update.
+REMINDER_CHANNELS = (SubscriberMode.EMAIL, SubscriberMode.SLACK, SubscriberMode.TEAMS)
 CHANNELS: dict[str, tuple[str, ...]] = {
     NotificationKind.INCIDENT_UPDATE: INCIDENT_CHANNELS,
     NotificationKind.POSTMORTEM: INCIDENT_CHANNELS,
+    NotificationKind.MAINTENANCE_REMINDER: REMINDER_CHANNELS,
     NotificationKind.COMPONENT_UPDATE: (SubscriberMode.WEBHOOK,),
     **{kind: (SubscriberMode.EMAIL,) for kind in SUBSCRIPTION_KINDS},
 }
@@ -95,11 +101,17 @@ def eligible_subscribers(notification: Notification) -> QuerySet[Subscriber]:
     """Who should get this notification now: confirmed, not quarantined, of a channel the kind uses, and in
     scope (page-wide, chosen components or groups touching it, or the one incident while it is open).
 
-    Asked at fan-out and again at send time, so someone who unsubscribed in between gets nothing.
+    Asked at fan-out and again at send time, so someone who unsubscribed in between gets nothing, and nobody
+    is reminded of a maintenance that has started (or been completed) by then.
     """
     kind = notification.kind
     if kind in SUBSCRIPTION_KINDS:
         return Subscriber.objects.filter(pk=notification.subscriber_id).filter(_SUBSCRIPTION_KIND_STATE[kind])
+    if (
+        kind == NotificationKind.MAINTENANCE_REMINDER
+        and not Incident.objects.upcoming().filter(pk=notification.incident_id).exists()
+    ):
+        return Subscriber.objects.none()
     base = Subscriber.objects.filter(
         page_id=notification.page_id, state=SubscriberState.ACTIVE, mode__in=CHANNELS[kind]
     )
@@ -121,7 +133,10 @@ def eligible_subscribers(notification: Notification) -> QuerySet[Subscriber]:
         scope |= Q(incident__isnull=True) & (
             Exists(chosen.filter(component_id__in=touched)) | Exists(grouped.filter(componentgroup_id__in=groups))
         )
-    if kind == NotificationKind.INCIDENT_UPDATE and _follows_incident_update(notification):
+    if kind == NotificationKind.MAINTENANCE_REMINDER or (
+        kind == NotificationKind.INCIDENT_UPDATE and _follows_incident_update(notification)
+    ):
+        # A reminder's maintenance has not started (see above): its subscribers follow it.
         scope |= Q(incident_id=notification.incident_id)
     return base.filter(scope)
 

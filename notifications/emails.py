@@ -1,6 +1,6 @@
-"""The emails subscribers get (reference §3.1): incident and maintenance updates and postmortems
-(`IncidentEmail`), and the emails about one subscription (confirmation, manage link, unsubscription and
-quarantine notices).
+"""The emails subscribers get (reference §3.1): incident and maintenance updates, maintenance reminders and
+postmortems (`IncidentEmail`), and the emails about one subscription (confirmation, manage link, unsubscription
+and quarantine notices).
 
 Only the email transport (transports/email.py) sends them, from the outbox, on a worker: no web request talks
 to a mail server, and a message is built from committed rows, read again at send time.
@@ -24,7 +24,7 @@ from incidents.markdown import render_markdown
 from statuspage.models import Page
 
 from .models import NotificationKind, Subscriber
-from .payloads import IncidentNews
+from .payloads import IncidentNews, headline
 
 logger = logging.getLogger(__name__)
 
@@ -233,6 +233,7 @@ class IncidentEmail:
             "page": page,
             "page_url": page_url,
             "news": news,
+            "headline": headline(news),
             "body_html": mark_safe(body_html),  # sanitised by render_markdown (nh3)
             # The inbox preview line: the body's text, on one line.
             "preview": " ".join(html.unescape(strip_tags(body_html)).split())[:140],
@@ -244,7 +245,9 @@ class IncidentEmail:
             "manage_url": subscription_link(page_url, "manage", self._token),
             "unsubscribe_url": subscription_link(page_url, "unsubscribe", self._token),
         }
-        self.subject = f"[{_one_line(page.name)}] {news.incident_name}"
+        # A reminder says so in the subject: it is not another update of the maintenance.
+        reminder = "Reminder: " if news.reminder else ""
+        self.subject = f"[{_one_line(page.name)}] {reminder}{news.incident_name}"
         self.from_email = _sender(page)
         self.text = render_to_string("notifications/email/incident.txt", context)
         self.html = render_to_string("notifications/email/incident.html", context)

@@ -126,6 +126,8 @@ class NotificationKind(models.TextChoices):
     INCIDENT_UPDATE = "incident_update", "Incident update"
     POSTMORTEM = "postmortem", "Postmortem published"
     COMPONENT_UPDATE = "component_update", "Component status change"
+    # A scheduled maintenance starts in about an hour (`Incident.scheduled_remind_prior`).
+    MAINTENANCE_REMINDER = "maintenance_reminder", "Maintenance reminder"
     # Emails about one subscription, to its subscriber: they ride the same outbox, queue and retries.
     CONFIRMATION = "confirmation", "Subscription confirmation"
     MANAGE_LINK = "manage_link", "Manage-subscription link"
@@ -181,6 +183,7 @@ class Notification(models.Model):
                 condition=(
                     models.Q(kind="incident_update", incident_update__isnull=False, incident__isnull=False)
                     | models.Q(kind="postmortem", incident__isnull=False)
+                    | models.Q(kind="maintenance_reminder", incident__isnull=False)
                     | models.Q(kind="component_update", component_status_change__isnull=False)
                     | models.Q(kind__in=SUBSCRIPTION_KINDS, subscriber__isnull=False)
                 ),
@@ -194,6 +197,11 @@ class Notification(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["incident"], condition=models.Q(kind="postmortem"), name="notification_once_per_postmortem"
+            ),
+            models.UniqueConstraint(
+                fields=["incident"],
+                condition=models.Q(kind="maintenance_reminder"),
+                name="notification_once_per_maintenance_reminder",
             ),
             models.UniqueConstraint(
                 fields=["component_status_change"],

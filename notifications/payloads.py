@@ -80,7 +80,8 @@ def component_update_webhook(
 
 @dataclass(frozen=True)
 class AffectedLine:
-    """A component an update changed, with its new status."""
+    """A component an update changed, with its new status (none for a reminder's components: they have not
+    changed yet)."""
 
     name: str
     status: str
@@ -89,7 +90,8 @@ class AffectedLine:
 
 @dataclass(frozen=True)
 class IncidentNews:
-    """What an incident notification (an update or a published postmortem) says, whatever the channel."""
+    """What an incident notification (an update, a published postmortem or a maintenance reminder) says,
+    whatever the channel."""
 
     page_name: str
     page_url: str
@@ -110,6 +112,8 @@ class IncidentNews:
     components: tuple[AffectedLine, ...] = ()
     # "Dec 2, 02:00 - 04:00 CET" for a maintenance.
     window: str = ""
+    # A maintenance reminder's headline ("Scheduled maintenance begins in about an hour"); "" otherwise.
+    reminder: str = ""
 
 
 # Slack: a section's text holds at most 3,000 characters, a header 150. Teams: a whole card about 28 KB.
@@ -142,15 +146,26 @@ def slack_mrkdwn(markdown: str) -> str:
     return _MD_HEADING.sub(r"*\1*", text)
 
 
-def _headline(news: IncidentNews) -> str:
-    return "Postmortem" if news.is_postmortem else news.status_label
+def headline(news: IncidentNews) -> str:
+    """What the news is, in a few words: a reminder's headline, "Postmortem", or the update's status."""
+    return news.reminder or ("Postmortem" if news.is_postmortem else news.status_label)
+
+
+def _button(news: IncidentNews) -> str:
+    if news.reminder:
+        return "View maintenance"
+    return "View postmortem" if news.is_postmortem else "View incident"
+
+
+def _line(line: AffectedLine) -> str:
+    return f"{line.name}: {line.status_label}" if line.status_label else line.name
 
 
 def incident_slack(news: IncidentNews) -> dict:
     """A Slack incoming-webhook message (Block Kit): header, status and body, affected components, a button to
     the incident, and the page as context. `text` is the notification's fallback."""
     body = slack_mrkdwn(news.body) if news.body else ""
-    status = f"*{slack_escape(_headline(news))}*"
+    status = f"*{slack_escape(headline(news))}*"
     if news.window:
         status += f" \u00b7 {slack_escape(news.window)}"
     blocks: list[dict] = [
@@ -161,7 +176,7 @@ def incident_slack(news: IncidentNews) -> dict:
         },
     ]
     if news.components:
-        lines = "\n".join(f"\u2022 {slack_escape(c.name)}: {slack_escape(c.status_label)}" for c in news.components)
+        lines = "\n".join(f"\u2022 {slack_escape(_line(c))}" for c in news.components)
         blocks.append(
             {
                 "type": "section",
@@ -174,10 +189,7 @@ def incident_slack(news: IncidentNews) -> dict:
             "elements": [
                 {
                     "type": "button",
-                    "text": {
-                        "type": "plain_text",
-                        "text": "View postmortem" if news.is_postmortem else "View incident",
-                    },
+                    "text": {"type": "plain_text", "text": _button(news)},
                     "url": news.incident_url,
                 }
             ],
@@ -193,7 +205,7 @@ def incident_slack(news: IncidentNews) -> dict:
         },
     ]
     return {
-        "text": f"[{news.page_name}] {news.incident_name}: {_headline(news)}",
+        "text": f"[{news.page_name}] {news.incident_name}: {headline(news)}",
         "blocks": blocks,
         "unfurl_links": False,
         "unfurl_media": False,
@@ -230,7 +242,7 @@ def incident_teams(news: IncidentNews) -> dict:
         },
         {
             "type": "TextBlock",
-            "text": f"{_headline(news)} \u00b7 {news.window or news.when}",
+            "text": f"{headline(news)} \u00b7 {news.window or news.when}",
             "weight": "Bolder",
             "color": _TEAMS_COLOURS.get(news.status, "default"),
             "wrap": True,
@@ -239,7 +251,7 @@ def incident_teams(news: IncidentNews) -> dict:
     ]
     if news.body:
         body.append({"type": "TextBlock", "text": _truncate(news.body, TEAMS_BODY_LIMIT), "wrap": True})
-    if news.components:
+    if news.components and all(c.status_label for c in news.components):
         body.append(
             {
                 "type": "FactSet",
@@ -247,6 +259,10 @@ def incident_teams(news: IncidentNews) -> dict:
                 "separator": True,
             }
         )
+    elif news.components:
+        # A reminder's components have no status to show: a FactSet needs a value for each.
+        names = ", ".join(c.name for c in news.components)
+        body.append({"type": "TextBlock", "text": f"Components: {names}", "wrap": True, "separator": True})
     card = {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
@@ -255,7 +271,7 @@ def incident_teams(news: IncidentNews) -> dict:
         "actions": [
             {
                 "type": "Action.OpenUrl",
-                "title": "View postmortem" if news.is_postmortem else "View incident",
+                "title": _button(news),
                 "url": news.incident_url,
             }
         ],

@@ -6,11 +6,12 @@ commits or rolls back with the change it announces. Connected in `NotificationsC
 """
 
 from components.events import component_status_changed
-from incidents.events import incident_update_posted, postmortem_published
+from incidents.events import incident_update_posted, maintenance_reminder_due, postmortem_published
 
 from .services import (
     notification_record_component_change,
     notification_record_incident_update,
+    notification_record_maintenance_reminder,
     notification_record_postmortem,
 )
 
@@ -33,7 +34,14 @@ def record_component_change(sender, *, change, notify: bool, **kwargs) -> None:
         notification_record_component_change(change=change)
 
 
+def record_maintenance_reminder(sender, *, incident, **kwargs) -> None:
+    notification_record_maintenance_reminder(incident=incident)
+
+
 def connect() -> None:
     incident_update_posted.connect(record_incident_update, dispatch_uid="notifications.record_incident_update")
     postmortem_published.connect(record_postmortem, dispatch_uid="notifications.record_postmortem")
+    maintenance_reminder_due.connect(
+        record_maintenance_reminder, dispatch_uid="notifications.record_maintenance_reminder"
+    )
     component_status_changed.connect(record_component_change, dispatch_uid="notifications.record_component_change")

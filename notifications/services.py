@@ -57,6 +57,17 @@ def notification_record_postmortem(*, incident: Incident) -> Notification:
     return notification
 
 
+def notification_record_maintenance_reminder(*, incident: Incident) -> Notification:
+    """A maintenance starts in about an hour. One per maintenance (a unique constraint): a second call, or a
+    second beat process, gets the row already written and enqueues nothing."""
+    notification, created = Notification.objects.get_or_create(
+        kind=NotificationKind.MAINTENANCE_REMINDER, incident=incident, defaults={"page_id": incident.page_id}
+    )
+    if created:
+        delivery.enqueue_fan_out(notification.pk)
+    return notification
+
+
 def notification_record_subscription_email(*, kind: str, subscriber: Subscriber) -> Notification:
     """An email about one subscription (confirmation, manage link, unsubscription, quarantine notice), sent
     through the same outbox and queue as every notification: after commit, never from the web request."""

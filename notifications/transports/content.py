@@ -14,7 +14,7 @@ from incidents.models import AffectedComponent, Incident, IncidentStatus, Postmo
 from ..models import Notification, NotificationKind
 from ..payloads import AffectedLine, IncidentNews
 
-INCIDENT_KINDS = (NotificationKind.INCIDENT_UPDATE, NotificationKind.POSTMORTEM)
+INCIDENT_KINDS = (NotificationKind.INCIDENT_UPDATE, NotificationKind.POSTMORTEM, NotificationKind.MAINTENANCE_REMINDER)
 
 
 def load(notification: Notification) -> Notification:
@@ -47,16 +47,45 @@ def _window(incident: Incident, tz: ZoneInfo) -> str:
     return f"{start:%b} {start.day}, {start:%H:%M} - {end.strftime(end_format)}"
 
 
+def _starts_in(incident: Incident, at: datetime) -> str:
+    """How soon the maintenance begins, from the reminder's time: "begins in about an hour" (it was due 60
+    minutes before), or the minutes actually left when it was made later (the maintenance was scheduled, or
+    asked for its reminder, within the hour)."""
+    assert incident.scheduled_for is not None, "a maintenance has its window"
+    minutes = max(1, round((incident.scheduled_for - at).total_seconds() / 60))
+    if minutes >= 50:
+        return "begins in about an hour"
+    return f"begins in {minutes} minute{'s' if minutes != 1 else ''}"
+
+
+def _reminder_news(notification: Notification, incident: Incident) -> tuple[str, str, tuple[AffectedLine, ...]]:
+    """A reminder's headline, the text of the maintenance's latest update (what it announced), and its
+    components, named without a status (they have not changed yet): two queries."""
+    at = incident.scheduled_reminded_at or notification.created_at
+    headline = f"Scheduled maintenance {_starts_in(incident, at)}"
+    latest = incident.updates.order_by("-display_at", "-created_at").values_list("body", flat=True).first()
+    components = tuple(
+        AffectedLine(name=component.display_name, status="", status_label="")
+        for component in incident.components.select_related("group").order_by("position", "created_at")
+    )
+    return headline, latest or "", components
+
+
 def incident_news(notification: Notification) -> IncidentNews:
-    """The news of an incident-update or postmortem notification (`load`ed): one more query at most (the
-    update's affected components, or the postmortem)."""
+    """The news of an incident-update, postmortem or maintenance-reminder notification (`load`ed): one more
+    query at most (the update's affected components, or the postmortem), two for a reminder."""
     page = notification.page
     incident = notification.incident
     assert incident is not None, "an incident notification has an incident"
     page_url = page.public_url()
     tz = page.tz
     components: tuple[AffectedLine, ...] = ()
-    if notification.kind == NotificationKind.POSTMORTEM:
+    reminder = ""
+    if notification.kind == NotificationKind.MAINTENANCE_REMINDER:
+        reminder, body, components = _reminder_news(notification, incident)
+        status, label = incident.status, incident.get_status_display()
+        at = incident.scheduled_reminded_at or notification.created_at
+    elif notification.kind == NotificationKind.POSTMORTEM:
         postmortem = Postmortem.objects.only("body", "published_at").get(incident_id=incident.pk)
         status, label, body = IncidentStatus.POSTMORTEM.value, IncidentStatus.POSTMORTEM.label, postmortem.body
         at = postmortem.published_at or notification.created_at
@@ -87,4 +116,5 @@ def incident_news(notification: Notification) -> IncidentNews:
         when=_when(at, tz),
         components=components,
         window=_window(incident, tz),
+        reminder=reminder,
     )
