@@ -92,6 +92,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "statuspage.middleware.DatabaseUnavailableMiddleware",
     "publicsite.middleware.MarkSnapshotMiddleware",
     "statuspage.middleware.RejectNulBytesMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -206,3 +206,106 @@ class CeleryProcess:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+
+def _postgres_bin(name: str) -> str:
+    """A PostgreSQL server program (initdb, pg_ctl): Debian keeps them out of PATH, per version."""
+    found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), key=lambda p: int(p.parts[-3]))
+    if found:
+        return str(found[-1])
+    binary = shutil.which(name)
+    assert binary, f"{name} is not installed (apt-get install postgresql)"
+    return binary
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of the test's own, in a temporary directory, on a free port of 127.0.0.1, with trust
+    authentication for `postgres`. PostgreSQL refuses to run as root, so as root the cluster belongs to the
+    `postgres` user. `stop()` is what a crash or a lost server looks like to the app (`-m immediate`)."""
+
+    def __init__(self, port: int | None = None):
+        self.port = port or free_port()
+        self.dir = tempfile.mkdtemp(prefix="pg-")
+        self.data = os.path.join(self.dir, "data")
+        self.log = os.path.join(self.dir, "server.log")
+        self.as_user: list[str] = []
+        if os.geteuid() == 0:
+            self.as_user = ["runuser", "-u", "postgres", "--"]
+            shutil.chown(self.dir, "postgres", "postgres")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, *command: str) -> None:
+        subprocess.run([*self.as_user, *command], check=True, capture_output=True, cwd=self.dir)
+
+    def start(self) -> PostgresServer:
+        if not os.path.exists(self.data):
+            self._run(_postgres_bin("initdb"), "-D", self.data, "-U", "postgres", "-A", "trust", "-E", "UTF8")
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir} -c fsync=off"
+        self._run(_postgres_bin("pg_ctl"), "start", "-w", "-D", self.data, "-l", self.log, "-o", options)
+        return self
+
+    def create_database(self, name: str) -> str:
+        subprocess.run(["psql", self.url(), "-qc", f"CREATE DATABASE {name}"], check=True, capture_output=True)
+        return self.url(name)
+
+    def stop(self) -> None:
+        """Immediate shutdown: connections are cut, nothing is flushed politely."""
+        if os.path.exists(os.path.join(self.data, "postmaster.pid")):
+            self._run(_postgres_bin("pg_ctl"), "stop", "-D", self.data, "-m", "immediate")
+
+    def remove(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class GunicornServer:
+    """`gunicorn config.wsgi` as the Procfile runs it, on a free port of 127.0.0.1, in its own process group."""
+
+    def __init__(self, env: dict[str, str], *, args: tuple[str, ...] = ("--workers", "1"), app: str = "config.wsgi"):
+        self.env = env
+        self.args = args
+        self.app = app
+        self.port = free_port()
+        self.log = Path(tempfile.mkstemp(prefix="gunicorn-", suffix=".log")[1])
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> GunicornServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", self.app, "--bind", f"127.0.0.1:{self.port}", *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+        def listening() -> bool:
+            assert self.process.poll() is None, self.output()[-3000:]
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                return True
+            except OSError:
+                return False
+
+        wait_until(listening, timeout=30, what=f"gunicorn on {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+            except ProcessLookupError:
+                pass
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
