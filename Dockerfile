@@ -21,7 +21,7 @@ COPY . .
 RUN pip install --no-deps -c requirements.lock -e . \
     # collectstatic imports the settings, which want a key; this one exists only during the build.
     && SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput --verbosity 0 \
-    && rm -rf "$VAR_DIR" && mkdir -p "$VAR_DIR" && chown statuspage "$VAR_DIR"
+    && rm -rf "$VAR_DIR" && mkdir -p "$VAR_DIR/snapshots" && chown statuspage "$VAR_DIR" "$VAR_DIR/snapshots"
 
 USER statuspage
 EXPOSE 8000

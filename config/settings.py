@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "components",
     "incidents",
     "notifications",
+    "publicsite",
 ]
 
 MIDDLEWARE = [
@@ -179,12 +180,15 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS.update({"socket_timeout": 5, "socket_connect_timeout": 2})
 CELERY_TASK_PUBLISH_RETRY = False
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_ROUTES = {"notifications.*": {"queue": "notifications"}}
+# Snapshot rebuilds have a queue of their own: a large fan-out on `notifications` never delays a page's refresh.
+CELERY_TASK_ROUTES = {"notifications.*": {"queue": "notifications"}, "publicsite.*": {"queue": "snapshots"}}
 CELERY_BEAT_SCHEDULE: dict = {
     # Expired leases back to pending, stalled fan-outs and sender chains re-enqueued.
     "notifications-sweep": {"task": "notifications.sweep", "schedule": env_int("NOTIFY_SWEEP_SECONDS", 30)},
     # Deliveries past the retention period, and quarantined subscribers past their purge date.
     "notifications-prune": {"task": "notifications.prune", "schedule": 3600},
+    # Pages whose pre-rendered snapshots are older than their version (a lost task) are rebuilt.
+    "publicsite-sweep": {"task": "publicsite.sweep", "schedule": 15, "options": {"expires": 60}},
     # Maintenance reminders (60 min before the start), automatic starts and completions, on the default queue.
     # Ticks left queued for 5 minutes (no worker running) are dropped: any later one does their work.
     "incidents-maintenance-tick": {
@@ -374,3 +378,19 @@ SNAPSHOT_POLL_SECONDS = 0.25
 SNAPSHOT_MAX_AGE = 0
 SNAPSHOT_STALE_SECONDS = 30
 SNAPSHOT_CDN_MAX_AGE = env_int("SNAPSHOT_CDN_MAX_AGE", 5)
+# --- Pre-rendered snapshots (publicsite/prerender.py) ---
+# Re-render a page's public representations on the `snapshots` queue after every change, and have the web
+# processes load them from the database, so nobody's request renders after a change. (default: true)
+SNAPSHOT_PRERENDER = env_bool("SNAPSHOT_PRERENDER", True)
+# A rebuild starts this long after the first change of a burst; the burst's later changes join it.
+SNAPSHOT_DEBOUNCE_SECONDS = 0.1
+# How long a web process keeps answering with a page's previous snapshots while its rebuild lands (past that,
+# it renders through Django itself). Poll interval plus this is the longest a change takes to show.
+SNAPSHOT_BUILD_WAIT_SECONDS = 0.75
+# A rebuild task not started within this many seconds is taken for lost and enqueued again.
+SNAPSHOT_SCHEDULE_TIMEOUT = 30
+# The sweeper leaves pages changed within this many seconds to their own rebuild.
+SNAPSHOT_SWEEP_GRACE = 10
+# Also write the snapshots as files, one directory per host, after each rebuild (served by nginx; see
+# deploy/nginx.conf and `manage.py publishpages`). Empty: no files.
+SNAPSHOT_PUBLISH_DIR = env_str("SNAPSHOT_PUBLISH_DIR")

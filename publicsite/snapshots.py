@@ -70,6 +70,11 @@ class SnapshotCache:
         # Whether the last look at the database worked: while it does not, snapshots are served as they are.
         self.database_ok = True
         self.checked_at = 0.0
+        # Pre-rendered snapshots (publicsite.prerender): pages this process serves, the build of each it
+        # loaded last, and since when it has been waiting for a page's rebuild to land.
+        self.served_pages: set[str] = set()
+        self.loaded: dict[str, str] = {}
+        self.waiting: dict[tuple[str, str], float] = {}
 
     def get(self, key: Key) -> Entry | None:
         with self.lock:
@@ -84,6 +89,7 @@ class SnapshotCache:
             if known is not None and known > entry.version:
                 return  # rendered from data older than a change already seen: never kept
             self.versions[entry.page_id] = max(known or entry.version, entry.version)
+            self.served_pages.add(entry.page_id)
             self.entries[key] = entry
             self.entries.move_to_end(key)
             while len(self.entries) > self.max_entries:
@@ -103,6 +109,9 @@ class SnapshotCache:
         with self.lock:
             self.entries.clear()
             self.versions.clear()
+            self.served_pages.clear()
+            self.loaded.clear()
+            self.waiting.clear()
             self.database_ok = True
 
 
@@ -146,8 +155,24 @@ def poll_once() -> bool:
 
     try:
         close_old_connections()
-        rows = Page.objects.values_list("pk", "updated_at")
-        cache.saw_versions((pk, version_of(updated_at)) for pk, updated_at in rows)
+        rows = Page.objects.values_list("pk", "updated_at", "snapshot_build__built_for", "snapshot_build__built_at")
+        now = time.monotonic()
+        for pk, updated_at, built_for, built_at in rows:
+            version = version_of(updated_at)
+            if pk in cache.served_pages and built_at is not None:
+                if cache.loaded.get(pk) != version_of(built_at):
+                    load_snapshots(pk)
+                    cache.loaded[pk] = version_of(built_at)
+                if (
+                    version > cache.versions.get(pk, version)
+                    and (built_for is None or version_of(built_for) < version)
+                    and now - cache.waiting.setdefault((pk, version), now) < settings.SNAPSHOT_BUILD_WAIT_SECONDS
+                ):
+                    # Its rebuild is on the way: the previous snapshots still answer (for a moment), so the
+                    # crowd after a change is answered from memory, not by Django.
+                    continue
+            cache.waiting.pop((pk, version), None)
+            cache.saw_version(pk, version)
     except Exception as error:  # the database is down or unreachable: serve what we have
         if cache.database_ok:
             logger.warning("Snapshot versions unavailable (%s); serving the last snapshots", error)
@@ -163,6 +188,33 @@ def poll_once() -> bool:
 
 
 poller = _Poller()
+
+
+def load_snapshots(page_id: str) -> int:
+    """Put the page's pre-rendered snapshots (publicsite.prerender) into memory: one query."""
+    from .models import PageSnapshot
+
+    known = cache.versions.get(page_id, "")
+    rows = PageSnapshot.objects.filter(page_id=page_id, version__gte=known).values_list(
+        "host", "path", "version", "status", "headers", "body", "etag", "rendered_at"
+    )
+    count = 0
+    for host, path, version, status, headers, body, etag, rendered_at in rows:
+        path_info, _, query = path.partition("?")
+        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+        entry = Entry(
+            page_id=page_id,
+            version=version,
+            status=status,
+            headers=[(k, v) for k, v in headers],
+            body=bytes(body),
+            etag=etag,
+            last_modified=_http_date(version),
+            stored_at=rendered_at.timestamp(),
+        )
+        cache.put((host, path_info, query), entry)
+        count += 1
+    return count
 
 
 def on_page_changed(sender: object, *, page_id: str, updated_at: datetime, **kwargs: object) -> None:
@@ -276,19 +328,24 @@ class SnapshotMiddleware:
             return self._serve(previous, environ, start_response, stale=True)
         cookies = any(k.lower() == "set-cookie" for k, _ in headers)
         if page_id and status.startswith("200") and not cookies and environ.get("REQUEST_METHOD") == "GET":
-            entry = Entry(
-                page_id=page_id,
-                version=version,
-                status=status,
-                headers=[(k, v) for k, v in headers if k.lower() not in ("etag", "last-modified", "cache-control")],
-                body=body,
-                etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
-                last_modified=_http_date(version),
-            )
+            entry = make_entry(page_id, version, status, headers, body)
             cache.put(key, entry)
             return self._serve(entry, environ, start_response, stale=False)
         start_response(status, headers)
         return [body]
+
+
+def make_entry(page_id: str, version: str, status: str, headers: list[tuple[str, str]], body: bytes) -> Entry:
+    """A response as kept: the validators and caching headers are the snapshot layer's own."""
+    return Entry(
+        page_id=page_id,
+        version=version,
+        status=status,
+        headers=[(k, v) for k, v in headers if k.lower() not in ("etag", "last-modified", "cache-control")],
+        body=body,
+        etag='"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"',
+        last_modified=_http_date(version),
+    )
 
 
 def _http_date(version: str) -> str:
