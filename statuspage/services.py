@@ -189,13 +189,14 @@ def page_update(
     for field, value in given.items():
         if value is not UNSET:
             setattr(locked, field, _checked_page_value(field, value))
-    locked.updated_at = timezone.now()
     try:
         with transaction.atomic():
             locked.save()
     except IntegrityError:
         field = "subdomain" if subdomain is not UNSET else "domain"
         raise ServiceError(f"That {field} is taken by another page.", field=field) from None
+    # Its name, colours, domain … are on every public page: the snapshots are rebuilt.
+    page_changed(locked)
     return locked
 
 

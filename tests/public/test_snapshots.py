@@ -153,3 +153,11 @@ def test_head_gets_the_headers_only(page):
     status, headers, body = get("/", method="HEAD")
     assert (status, body) == (200, b"")
     assert int(headers["Content-Length"]) > 0
+
+
+def test_a_page_edit_shows_at_the_next_request(page):
+    from statuspage.services import page_update
+
+    get("/api/v2/status.json")
+    page_update(page=page, name="Acme Corp")
+    assert json.loads(get("/api/v2/status.json")[2])["page"]["name"] == "Acme Corp"
