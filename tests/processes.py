@@ -155,8 +155,17 @@ def app_env(*, database_url: str, redis_url: str, smtp_port: int | None = None, 
 class CeleryProcess:
     """`celery -A config worker` (or beat) as the Procfile runs it, in its own process group."""
 
-    def __init__(self, role: str, env: dict[str, str], *, concurrency: int = 2, log: Path | None = None):
+    def __init__(
+        self,
+        role: str,
+        env: dict[str, str],
+        *,
+        concurrency: int = 2,
+        log: Path | None = None,
+        queues: str = "celery,notifications",
+    ):
         self.role = role
+        self.queues = queues
         self.env = env
         self.concurrency = concurrency
         self.log = log or Path(tempfile.mkstemp(prefix=f"celery-{role}-", suffix=".log")[1])
@@ -165,7 +174,7 @@ class CeleryProcess:
     def start(self) -> CeleryProcess:
         command = [sys.executable, "-m", "celery", "-A", "config"]
         if self.role == "worker":
-            command += ["worker", "-Q", "celery,notifications", "-c", str(self.concurrency), "--without-heartbeat"]
+            command += ["worker", "-Q", self.queues, "-c", str(self.concurrency), "--without-heartbeat"]
             command += ["--without-gossip", "--without-mingle", "-n", f"w{free_port()}@%h"]
         else:
             schedule = tempfile.mkstemp(prefix="beat-schedule-")[1]
