@@ -21,7 +21,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# The repository root, not bench/ (a module here must never shadow an installed package).
+sys.path[0] = str(ROOT)
 
 from tests.processes import CeleryProcess, RedisServer, app_env, free_port, wait_until  # noqa: E402
 
