@@ -405,7 +405,7 @@ class _Recorder:
         self.notification = notification
         self.result = result
         self.outcomes: list[Outcome] = []
-        self.progressed = self.flushed = timezone.now()
+        self.progressed = self.flushed = self.renewed = timezone.now()
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -422,9 +422,11 @@ class _Recorder:
         with transaction.atomic():
             if outcomes:
                 record_outcomes(self.notification, outcomes, now=now, result=self.result)
-            if renew:
-                # Still working on these: the lease runs from now again.
+            if renew and (now - self.renewed).total_seconds() > settings.NOTIFY_LEASE_SECONDS / 4:
+                # Still working on these, a quarter of the lease on: it runs from now again. (Renewing on
+                # every sub-batch would rewrite the rest of the batch's rows several times for nothing.)
                 Delivery.objects.filter(pk__in=renew, status=DeliveryStatus.SENDING).update(claimed_at=now)
+                self.renewed = now
             if last or (now - self.progressed).total_seconds() > 5:
                 # Seen by the sweeper: this notification is being worked on (no need to re-enqueue it).
                 Notification.objects.filter(pk=self.notification.pk).update(progressed_at=now)

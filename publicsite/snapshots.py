@@ -22,6 +22,7 @@ is served, marked as such (`X-Snapshot-Stale`, and a "last updated" notice in HT
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import logging
 import threading
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import cached_property
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -58,6 +60,44 @@ class Entry:
     last_modified: str
     stored_at: float = field(default_factory=time.time)
 
+    # What a hit sends, worked out once per snapshot rather than once per request.
+
+    @cached_property
+    def content_type(self) -> str:
+        return next((v for k, v in self.headers if k.lower() == "content-type"), "")
+
+    @cached_property
+    def gzipped(self) -> bytes | None:
+        """The body gzipped, for clients that accept it (text only, and only when it is worth it)."""
+        kind = self.content_type
+        compressible = kind.startswith("text/") or any(part in kind for part in ("json", "xml", "javascript"))
+        if not compressible or len(self.body) < 1024:
+            return None
+        return gzip.compress(self.body, compresslevel=6, mtime=0)
+
+    @cached_property
+    def gzip_etag(self) -> str:
+        return self.etag[:-1] + '-gz"'
+
+    def response_headers(self, *, gzipped: bool) -> list[tuple[str, str]]:
+        return self._gzip_headers if gzipped else self._identity_headers
+
+    @cached_property
+    def _identity_headers(self) -> list[tuple[str, str]]:
+        return self._headers(self.body, self.etag, [])
+
+    @cached_property
+    def _gzip_headers(self) -> list[tuple[str, str]]:
+        assert self.gzipped is not None
+        return self._headers(self.gzipped, self.gzip_etag, [("Content-Encoding", "gzip")])
+
+    def _headers(self, body: bytes, etag: str, extra: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        drop = {"content-length", "content-encoding", "vary"}
+        headers = [(k, v) for k, v in self.headers if k.lower() not in drop]
+        cache = [(k, etag if k == "ETag" else v) for k, v in _cache_headers(self, stale=False)]
+        vary = [("Vary", "Accept-Encoding")] if self.gzipped is not None else []
+        return [*headers, *cache, *extra, *vary, ("Content-Length", str(len(body)))]
+
 
 class SnapshotCache:
     """The process's snapshots and what it knows of each page's current version."""
@@ -77,8 +117,8 @@ class SnapshotCache:
         self.waiting: dict[tuple[str, str], float] = {}
 
     def get(self, key: Key) -> Entry | None:
-        with self.lock:
-            return self.entries.get(key)
+        # A dict read is atomic: no lock on the hot path.
+        return self.entries.get(key)
 
     def is_current(self, entry: Entry) -> bool:
         return self.versions.get(entry.page_id, entry.version) <= entry.version
@@ -227,8 +267,10 @@ def on_page_changed(sender: object, *, page_id: str, updated_at: datetime, **kwa
 
 def _key(environ: dict) -> Key:
     host = (environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "").lower()
-    query = sorted(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-    return host, environ.get("PATH_INFO", "") or "/", urlencode(query)
+    query = environ.get("QUERY_STRING", "")
+    if query:
+        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+    return host, environ.get("PATH_INFO", "") or "/", query
 
 
 def _cache_headers(entry: Entry, *, stale: bool) -> list[tuple[str, str]]:
@@ -287,13 +329,25 @@ class SnapshotMiddleware:
         return self._render(key, entry, environ, start_response)
 
     def _serve(self, entry: Entry, environ: dict, start_response: StartResponse, *, stale: bool) -> Iterable[bytes]:
-        headers = [*entry.headers, *_cache_headers(entry, stale=stale)]
-        if _matches(environ.get("HTTP_IF_NONE_MATCH", ""), entry.etag) and not stale:
+        if stale:
+            return self._serve_stale(entry, environ, start_response)
+        gzipped = entry.gzipped is not None and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+        if if_none_match and _matches(if_none_match, entry.gzip_etag if gzipped else entry.etag):
             keep = {"etag", "cache-control", "cdn-cache-control", "cache-tag", "last-modified", "vary"}
+            headers = entry.response_headers(gzipped=gzipped)
             start_response("304 Not Modified", [(k, v) for k, v in headers if k.lower() in keep])
             return [b""]
-        body = _stale_body(entry) if stale else entry.body
-        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(entry.status, list(entry.response_headers(gzipped=gzipped)))
+        if environ.get("REQUEST_METHOD") == "HEAD":
+            return [b""]
+        return [entry.gzipped if gzipped and entry.gzipped is not None else entry.body]
+
+    def _serve_stale(self, entry: Entry, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        """Our own outage: the last snapshot, marked, uncompressed, never a 304 (the notice must show)."""
+        body = _stale_body(entry)
+        drop = {"content-length", "content-encoding"}
+        headers = [(k, v) for k, v in [*entry.headers, *_cache_headers(entry, stale=True)] if k.lower() not in drop]
         headers.append(("Content-Length", str(len(body))))
         start_response(entry.status, headers)
         return [b""] if environ.get("REQUEST_METHOD") == "HEAD" else [body]

@@ -161,3 +161,20 @@ def test_a_page_edit_shows_at_the_next_request(page):
     get("/api/v2/status.json")
     page_update(page=page, name="Acme Corp")
     assert json.loads(get("/api/v2/status.json")[2])["page"]["name"] == "Acme Corp"
+
+
+def test_clients_that_accept_gzip_get_it_from_memory(page, component):
+    import gzip
+
+    identity = get("/")
+    with CaptureQueriesContext(connection) as queries:
+        status, headers, body = get("/", **{"Accept-Encoding": "gzip, deflate, br"})
+    assert (status, len(queries)) == (200, 0)
+    assert headers["Content-Encoding"] == "gzip"
+    assert headers["Vary"] == identity[1]["Vary"] == "Accept-Encoding"
+    assert gzip.decompress(body) == identity[2]
+    assert int(headers["Content-Length"]) == len(body) < len(identity[2]) / 3
+    # Two representations, two validators; each revalidates to a 304.
+    assert headers["ETag"] != identity[1]["ETag"]
+    status, _, _ = get("/", **{"Accept-Encoding": "gzip", "If-None-Match": headers["ETag"]})
+    assert status == 304
