@@ -213,6 +213,8 @@ class Notification(models.Model):
             models.Index(
                 fields=["created_at"], condition=models.Q(fanned_out_at__isnull=True), name="notification_pending"
             ),
+            # Retention: deliveries are pruned by the age of their notification.
+            models.Index(fields=["created_at"], name="notification_created"),
         ]
 
     def __str__(self) -> str:
@@ -231,8 +233,11 @@ class DeliveryStatus(models.TextChoices):
 class Delivery(models.Model):
     """One message to one subscriber. The (notification, subscriber) pair is unique: sent at most once."""
 
-    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries")
+    # Few indexes on purpose: a big fan-out writes every delivery three times (insert, claim, mark), and each
+    # write touches every index. The unique pair serves lookups by notification; `delivery_subscriber` (a plain
+    # btree, not the FK's default pair with a LIKE index) serves a subscriber's deliveries and cascades.
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     # The subscriber's mode when the delivery was made: workers send a batch through one channel.
     channel = models.CharField(max_length=32, choices=SubscriberMode.choices, default=SubscriberMode.EMAIL)
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
@@ -253,18 +258,16 @@ class Delivery(models.Model):
             ),
         ]
         indexes = [
-            models.Index(
-                fields=["next_attempt_at"],
-                condition=models.Q(status__in=["pending", "sending"]),
-                name="delivery_open",
-            ),
-            # Claims: a notification's pending deliveries of one channel, in id order.
+            # Claims: a notification's pending deliveries of one channel, in id order (the sweeper's scan of
+            # what is due reads it too).
             models.Index(
                 fields=["notification", "channel", "id"],
                 condition=models.Q(status="pending"),
                 name="delivery_claimable",
             ),
-            models.Index(fields=["created_at"], name="delivery_created"),
+            # Leases to give back: only the rows in flight.
+            models.Index(fields=["claimed_at"], condition=models.Q(status="sending"), name="delivery_leased"),
+            models.Index(fields=["subscriber"], name="delivery_subscriber"),
         ]
 
     def __str__(self) -> str:

@@ -327,8 +327,12 @@ def test_pruning_keeps_the_counts(page, transport):
     notification = Notification.objects.get(incident=incident, kind="incident_update")
     deliver(notification)
     Delivery.objects.filter(subscriber__email="s0@example.com").update(status="failed")
-    Delivery.objects.update(created_at=timezone.now() - timedelta(days=91))
+    # A recent notification's deliveries stay.
+    recent = incident_post_update(incident=incident, status="identified", body="Found it.")
+    deliver(update_notification(recent))
+    Notification.objects.filter(pk=notification.pk).update(created_at=timezone.now() - timedelta(days=91))
     assert delivery.prune(batch=2) == 3
     notification.refresh_from_db()
     assert (notification.pruned_sent, notification.pruned_failed) == (2, 1)
-    assert not Delivery.objects.exists()
+    assert not Delivery.objects.filter(notification=notification).exists()
+    assert Delivery.objects.filter(notification=update_notification(recent)).count() == 3
