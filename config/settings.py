@@ -204,7 +204,7 @@ NOTIFY_FANOUT_CHUNK = env_int("NOTIFY_FANOUT_CHUNK", 1000)
 NOTIFY_FANOUT_CHUNKS_PER_TASK = 20
 # Deliveries one send task claims: emails share one SMTP connection; webhooks each wait up to WEBHOOK_TIMEOUT.
 NOTIFY_BATCH_SIZE = {
-    "default": env_int("NOTIFY_BATCH_SIZE", 500),
+    "default": env_int("NOTIFY_BATCH_SIZE", 1000),
     "webhook": 20,
     "slack": 20,
     "teams": 20,
