@@ -102,8 +102,11 @@ class Entry:
 class SnapshotCache:
     """The process's snapshots and what it knows of each page's current version."""
 
-    def __init__(self, max_entries: int = 20_000):
+    def __init__(self, max_entries: int = 20_000, max_bytes: int = 256 * 1024 * 1024):
+        # Bounded by count and by bytes: a host header or query an attacker varies cannot grow the process.
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
         self.versions: dict[str, str] = {}
         self.lock = threading.Lock()
@@ -130,10 +133,14 @@ class SnapshotCache:
                 return  # rendered from data older than a change already seen: never kept
             self.versions[entry.page_id] = max(known or entry.version, entry.version)
             self.served_pages.add(entry.page_id)
+            replaced = self.entries.pop(key, None)
+            if replaced is not None:
+                self.bytes -= len(replaced.body)
             self.entries[key] = entry
-            self.entries.move_to_end(key)
-            while len(self.entries) > self.max_entries:
-                self.entries.popitem(last=False)
+            self.bytes += len(entry.body)
+            while len(self.entries) > 1 and (len(self.entries) > self.max_entries or self.bytes > self.max_bytes):
+                _, evicted = self.entries.popitem(last=False)
+                self.bytes -= len(evicted.body)
 
     def saw_version(self, page_id: str, version: str) -> None:
         """A page's current version: snapshots of older ones are no longer current (kept as a fallback)."""
@@ -148,6 +155,7 @@ class SnapshotCache:
     def clear(self) -> None:
         with self.lock:
             self.entries.clear()
+            self.bytes = 0
             self.versions.clear()
             self.served_pages.clear()
             self.loaded.clear()
@@ -265,11 +273,19 @@ def on_page_changed(sender: object, *, page_id: str, updated_at: datetime, **kwa
 # --- The WSGI layer ------------------------------------------------------------------------------------------
 
 
-def _key(environ: dict) -> Key:
+# The query parameters a public page reads (page selection, the theme's version, a history month). A request
+# with any other is passed to Django and not kept: `/?x=1`, `/?x=2` … must not each become a snapshot.
+SNAPSHOT_QUERY_KEYS = frozenset({"page", "v", "month"})
+
+
+def _key(environ: dict) -> Key | None:
     host = (environ.get("HTTP_HOST") or environ.get("SERVER_NAME") or "").lower()
     query = environ.get("QUERY_STRING", "")
     if query:
-        query = urlencode(sorted(parse_qsl(query, keep_blank_values=True)))
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(name not in SNAPSHOT_QUERY_KEYS for name, _ in pairs):
+            return None
+        query = urlencode(sorted(pairs))
     return host, environ.get("PATH_INFO", "") or "/", query
 
 
@@ -323,6 +339,8 @@ class SnapshotMiddleware:
             return self.app(environ, start_response)
         poller.ensure_running()
         key = _key(environ)
+        if key is None:
+            return self.app(environ, start_response)
         entry = cache.get(key)
         if entry is not None and (cache.is_current(entry) or not cache.database_ok):
             return self._serve(entry, environ, start_response, stale=not cache.database_ok)

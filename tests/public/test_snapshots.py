@@ -178,3 +178,16 @@ def test_clients_that_accept_gzip_get_it_from_memory(page, component):
     assert headers["ETag"] != identity[1]["ETag"]
     status, _, _ = get("/", **{"Accept-Encoding": "gzip", "If-None-Match": headers["ETag"]})
     assert status == 304
+
+
+def test_unknown_query_parameters_and_memory_cannot_grow_the_cache(page, monkeypatch):
+    for i in range(5):
+        assert get(f"/?x={i}")[0] == 200
+    assert len(snapshots.cache.entries) == 0
+    assert get("/?page=acme")[0] == 200
+    assert len(snapshots.cache.entries) == 1
+    # A byte budget evicts the oldest snapshots, whatever hosts or paths are asked for.
+    monkeypatch.setattr(snapshots.cache, "max_bytes", len(snapshots.cache.entries[(HOST, "/", "page=acme")].body))
+    get("/api/v2/status.json")
+    assert list(snapshots.cache.entries) == [(HOST, "/api/v2/status.json", "")]
+    assert snapshots.cache.bytes == len(snapshots.cache.entries[(HOST, "/api/v2/status.json", "")].body)
