@@ -6,42 +6,10 @@ import time
 from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from notifications.models import Notification
 from tests.factories import make_subscriber
-
-
-class RecordingHandler:
-    def __init__(self):
-        self.envelopes = []
-
-    async def handle_DATA(self, server, session, envelope):
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server(settings):
-    handler = RecordingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 10
-    yield handler
-    controller.stop()
+from tests.processes import free_port
 
 
 def text_body(raw: bytes) -> str:
@@ -50,10 +18,10 @@ def text_body(raw: bytes) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_confirmation_email_reaches_a_real_smtp_server_after_commit(page, smtp_server, inline_delivery):
+def test_confirmation_email_reaches_a_real_smtp_sink_after_commit(page, smtp_sink, inline_delivery):
     subscriber = make_subscriber(page, email="ann@example.com")
-    assert len(smtp_server.envelopes) == 1
-    envelope = smtp_server.envelopes[0]
+    assert len(smtp_sink.envelopes) == 1
+    envelope = smtp_sink.envelopes[0]
     assert envelope.rcpt_tos == ["ann@example.com"]
     assert envelope.mail_from == "status@example.net"
     message = email.message_from_bytes(envelope.content, policy=policy.default)
