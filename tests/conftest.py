@@ -83,3 +83,12 @@ def inline_delivery(settings):
 def real_broker(settings):
     """Tasks are published for real (to the broker the test points Celery at)."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Each phase's report on the test item (`item.rep_call`), so a fixture's teardown can tell a failed test
+    and print what it knows (the worker tests print their processes' logs)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
