@@ -93,6 +93,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "publicsite.middleware.ContentSecurityPolicyMiddleware",
     "statuspage.middleware.DatabaseUnavailableMiddleware",
     "publicsite.middleware.MarkSnapshotMiddleware",
     "statuspage.middleware.RejectNulBytesMiddleware",
@@ -154,9 +155,6 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
-    if REDIS_URL.startswith(("redis://", "rediss://")):
-        # kombu's Redis transport, except that losing Redis with messages in flight never stops a worker.
-        CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
@@ -329,6 +327,10 @@ SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"  # Django's default, stated: deploy/nginx.conf repeats it
+# The public HTML pages (/, /history, incident and subscription pages) send a Content-Security-Policy of
+# 'self', plus the origins of the page's logo and favicon for images (publicsite/security.py). (default: true)
+PUBLIC_CONTENT_SECURITY_POLICY = env_bool("PUBLIC_CONTENT_SECURITY_POLICY", True)
 
 # Management API rate limit per key: requests per rolling window (Statuspage: 60 per 60 s).
 API_RATE_LIMIT_REQUESTS = env_int("API_RATE_LIMIT_REQUESTS", 60)

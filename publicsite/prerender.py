@@ -17,9 +17,11 @@ commit, into `PageSnapshot` rows that every web process loads into memory (`publ
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -41,6 +43,7 @@ from notifications.delivery import dispatcher
 from statuspage.models import Page
 
 from .models import PageSnapshot, SnapshotBuild
+from .security import content_security_policy
 from .snapshots import ENVIRON_KEY, Entry, make_entry, version_of
 
 logger = logging.getLogger(__name__)
@@ -230,8 +233,9 @@ def rebuild(page_id: str) -> Rebuilt | None:
     _store(page, claimed=claimed, full=full, version=version, rendered=rendered)
     if settings.SNAPSHOT_PUBLISH_DIR:
         directory = Path(settings.SNAPSHOT_PUBLISH_DIR)
+        # The headers first: a host whose policy changes is handed to Django before its files change.
+        write_header_maps(directory, pages=[page])
         publish_page(page, directory)
-        write_cache_tags(directory, pages=[page])
     return Rebuilt(page_id=page.pk, version=version, full=full, paths=sorted(rendered))
 
 
@@ -367,9 +371,33 @@ def publish_page(page: Page, directory: Path) -> list[Path]:
     return written
 
 
-def write_cache_tags(directory: Path, *, pages: Iterable[Page] | None = None) -> None:
-    """nginx's `Cache-Tag` for each published host: `DIR/cache-tags/<host>.map` holds `<host> page-<id>;`,
-    included by deploy/nginx.conf's map (a host without one is proxied to Django until nginx reloads)."""
+def write_header_maps(directory: Path, *, pages: Iterable[Page] | None = None) -> None:
+    """The per-host headers nginx adds to the published files, in maps deploy/nginx.conf includes (read when
+    nginx loads its configuration):
+
+    - `cache-tags/<host>.map`, `<host> page-<id>;`: the `Cache-Tag`. A host without one is proxied to Django.
+    - `csp/<host>.map`, `<host> "<policy id> <policy>";`: the `Content-Security-Policy` of its HTML pages, the
+      live one (`publicsite.security`); per page, as it names the page's logo and favicon origins. With it, the
+      marker file `csp/<host>.<policy id>`, the host's only one: nginx serves a host's files only while the
+      marker of the policy it loaded exists, so after a logo moves to another host it proxies that host to
+      Django (which sends the new policy) until it reloads, rather than serve the old policy."""
     for page in pages if pages is not None else Page.objects.all():
-        if page.host:
-            write_atomically(directory / "cache-tags" / f"{page.host}.map", f"{page.host} page-{page.pk};\n".encode())
+        if not page.host:
+            continue
+        write_atomically(directory / "cache-tags" / f"{page.host}.map", f"{page.host} page-{page.pk};\n".encode())
+        policy = content_security_policy(page)
+        if not _NGINX_SAFE.fullmatch(policy):  # never: the origins in it are rebuilt from parsed URLs
+            raise ValueError(f"Content-Security-Policy of {page.host} unsafe to write to nginx: {policy!r}")
+        policy_id = hashlib.blake2b(policy.encode(), digest_size=8).hexdigest()
+        csp = directory / "csp"
+        csp.mkdir(parents=True, exist_ok=True)
+        mine = re.compile(re.escape(page.host) + r"\.[0-9a-f]{16}")
+        for marker in csp.iterdir():
+            if mine.fullmatch(marker.name) and marker.name != f"{page.host}.{policy_id}":
+                marker.unlink(missing_ok=True)
+        write_atomically(csp / f"{page.host}.{policy_id}", b"")
+        write_atomically(csp / f"{page.host}.map", f'{page.host} "{policy_id} {policy}";\n'.encode())
+
+
+# What may stand inside a double-quoted nginx string: no quote, backslash, `$` (a variable) or line break.
+_NGINX_SAFE = re.compile(r"[A-Za-z0-9 ':;/.\[\]-]+")

@@ -33,8 +33,9 @@ class Command(BaseCommand):
                 self.stdout.write(f"{page.subdomain}: no host of its own (set STATUSPAGE_DOMAIN or a domain), skipped")
                 continue
             prerender.rebuild_if_behind(page)
+            prerender.write_header_maps(Path(directory), pages=[page])
             files = prerender.publish_page(page, Path(directory))
             published += 1
             self.stdout.write(f"{page.subdomain}: {len(files)} files in {Path(directory) / page.host}")
-        prerender.write_cache_tags(Path(directory))
+        prerender.write_header_maps(Path(directory))
         self.stdout.write(f"Published {published} page(s) to {directory}")
