@@ -155,6 +155,9 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS: dict = {"visibility_timeout": 3600}
+    if REDIS_URL.startswith(("redis://", "rediss://")):
+        # kombu's Redis transport, except that losing Redis with messages in flight never stops a worker.
+        CELERY_BROKER_TRANSPORT = "config.broker:Transport"
 else:
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("queue", "processed"):
