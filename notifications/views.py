@@ -39,6 +39,8 @@ def _subscriber(token: str) -> Subscriber:
 
 def _context(request: HttpRequest, subscriber: Subscriber, **extra) -> dict:
     page = subscriber.page
+    # The page this response shows, as for every public page (its Content-Security-Policy names its logo's host).
+    request.public_page = page  # type: ignore[attr-defined]
     # The page's links keep `?page=` unless this request came in on the page's own host.
     on_own_host = bool(page.host) and request.get_host().rsplit(":", 1)[0].lower() == page.host
     return {

@@ -89,14 +89,6 @@ class ContentSecurityPolicyMiddleware:
         return response
 
 
-# The pages behind a subscriber's token: they show the token's page, whatever the host (notifications.views).
-TOKEN_URL_NAMES = frozenset({"subscription-confirm", "subscription-manage", "subscription-unsubscribe"})
-
-
 def _page_shown(request: HttpRequest) -> Page | None:
-    page: Page | None = getattr(request, "public_page", None)  # chosen by host or ?page= (page_for_request)
-    match = request.resolver_match
-    if page is None and match is not None and match.url_name in TOKEN_URL_NAMES:
-        # Its logo and favicon are what the policy needs (one small query, on these pages only).
-        page = Page.objects.filter(subscribers__token=match.kwargs["token"]).only("logo_url", "favicon_url").first()
-    return page
+    # Chosen by host or ?page= (page_for_request); the pages behind a subscriber's token set their token's page.
+    return getattr(request, "public_page", None)
