@@ -380,8 +380,13 @@ BOUNCE_AUTH_FAILURE_WINDOW = 600
 # --- Public page snapshots (publicsite/snapshots.py) ---
 # Answer public pages from each web process's memory, refreshed when the page changes. (default: true)
 SNAPSHOTS_ENABLED = env_bool("SNAPSHOTS_ENABLED", True)
-# How often a web process reads the pages' versions (changes committed by other processes or machines).
+# How a web process learns of changes committed by other processes or machines: on PostgreSQL it LISTENs for
+# them (within milliseconds of the commit) and still reads every page's version every SNAPSHOT_SAFETY_POLL_SECONDS;
+# without a listening connection it reads them every SNAPSHOT_POLL_SECONDS, and tries to listen again every
+# SNAPSHOT_LISTEN_RETRY_SECONDS.
 SNAPSHOT_POLL_SECONDS = 0.25
+SNAPSHOT_SAFETY_POLL_SECONDS = 2.0
+SNAPSHOT_LISTEN_RETRY_SECONDS = 5.0
 # Browsers revalidate every time (a cheap 304); a CDN may keep a page this many seconds (purge by Cache-Tag).
 SNAPSHOT_MAX_AGE = 0
 SNAPSHOT_STALE_SECONDS = 30
@@ -390,11 +395,12 @@ SNAPSHOT_CDN_MAX_AGE = env_int("SNAPSHOT_CDN_MAX_AGE", 5)
 # Re-render a page's public representations on the `snapshots` queue after every change, and have the web
 # processes load them from the database, so nobody's request renders after a change. (default: true)
 SNAPSHOT_PRERENDER = env_bool("SNAPSHOT_PRERENDER", True)
-# A rebuild starts this long after the first change of a burst; the burst's later changes join it.
-SNAPSHOT_DEBOUNCE_SECONDS = 0.1
+# A rebuild starts this long after the first change of a burst; the burst's later changes join it (and changes
+# that come while it renders make one more rebuild after it, not one each).
+SNAPSHOT_DEBOUNCE_SECONDS = 0.05
 # How long a web process keeps answering with a page's previous snapshots while its rebuild lands (past that,
-# it renders through Django itself). Poll interval plus this is the longest a change takes to show.
-SNAPSHOT_BUILD_WAIT_SECONDS = 0.75
+# it renders through Django itself): with change notifications, about the longest a change takes to show.
+SNAPSHOT_BUILD_WAIT_SECONDS = 0.6
 # A rebuild task not started within this many seconds is taken for lost and enqueued again.
 SNAPSHOT_SCHEDULE_TIMEOUT = 30
 # The sweeper leaves pages changed within this many seconds to their own rebuild.

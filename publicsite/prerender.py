@@ -41,6 +41,7 @@ from incidents.models import Incident
 from incidents.templatetags.statuspage_tags import theme_version
 from notifications.delivery import dispatcher
 from statuspage.models import Page
+from statuspage.services import notify_page
 
 from .models import PageSnapshot, SnapshotBuild
 from .security import content_security_policy
@@ -284,6 +285,8 @@ def _store(page: Page, *, claimed: datetime, full: bool, version: str, rendered:
             build.built_for = page.updated_at
         build.built_at = now
         build.save()
+        # Every web process listening loads them as soon as they are committed (publicsite.snapshots).
+        notify_page(page.pk)
 
 
 def rebuild_if_behind(page: Page) -> Rebuilt | None:

@@ -10,9 +10,10 @@ can hold the spike too and be purged by tag.
 Freshness: a snapshot belongs to its page's version, `Page.updated_at`, which every write that changes what
 the page shows moves (`statuspage.services.page_changed`). A process learns of new versions
 - at once, for writes it commits itself (`events.page_changed`), and
-- within `SNAPSHOT_POLL_SECONDS` (default 0.25 s) for everyone else's: a background thread reads the pages'
-  versions (one small query, off the request path), so several web processes on several machines are fresh
-  within a second of the commit without any Redis round trip on a hit.
+- within milliseconds for everyone else's: a background thread LISTENs for the NOTIFY every change sends at
+  commit (PostgreSQL), and reads the versions of the pages named (one small query, off the request path); where
+  it cannot listen, it reads every page's version every `SNAPSHOT_POLL_SECONDS` (0.25 s). So several web
+  processes on several machines are fresh within a second of the commit without any round trip on a hit.
 A stale snapshot is not served while the database answers: the request renders through Django, and the new
 bytes replace the old.
 
@@ -117,7 +118,7 @@ class SnapshotCache:
         # loaded last, and since when it has been waiting for a page's rebuild to land.
         self.served_pages: set[str] = set()
         self.loaded: dict[str, str] = {}
-        self.waiting: dict[tuple[str, str], float] = {}
+        self.waiting: dict[str, float] = {}
 
     def get(self, key: Key) -> Entry | None:
         # A dict read is atomic: no lock on the hot path.
@@ -141,6 +142,11 @@ class SnapshotCache:
             while len(self.entries) > 1 and (len(self.entries) > self.max_entries or self.bytes > self.max_bytes):
                 _, evicted = self.entries.popitem(last=False)
                 self.bytes -= len(evicted.body)
+
+    def next_wait_deadline(self) -> float | None:
+        """When the first page waiting for its rebuild stops waiting (time.monotonic()), if any waits."""
+        waiting = list(self.waiting.values())
+        return min(waiting) + settings.SNAPSHOT_BUILD_WAIT_SECONDS if waiting else None
 
     def saw_version(self, page_id: str, version: str) -> None:
         """A page's current version: snapshots of older ones are no longer current (kept as a fallback)."""
@@ -172,39 +178,119 @@ def version_of(updated_at: datetime) -> str:
 
 
 class _Poller:
-    """Reads every page's version every SNAPSHOT_POLL_SECONDS, in a daemon thread of the web process."""
+    """Keeps the process's idea of every page's version current, from a daemon thread of the web process.
+
+    On PostgreSQL it LISTENs on `events.PAGES_CHANNEL` (`statuspage.services.page_changed` and each snapshot
+    rebuild NOTIFY there, delivered at commit) on a connection of its own, and re-reads only the pages named,
+    within milliseconds of the commit; with nothing to hear it still reads everything every
+    SNAPSHOT_SAFETY_POLL_SECONDS, and when a rebuild it waits for is due. Without a listening connection
+    (another database, PostgreSQL unreachable, a pooler that drops LISTEN) it reads every page's version every
+    SNAPSHOT_POLL_SECONDS, and tries to listen again every few seconds.
+    """
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.pid = 0
         self.lock = threading.Lock()
+        self.listening = False
+        self.stopping = threading.Event()
 
     def ensure_running(self) -> None:
         # Started on a process's first request: after gunicorn forked it (threads do not survive a fork).
-        import os
-
-        if self.thread is not None and self.thread.is_alive() and self.pid == os.getpid():
+        if self.thread is not None and self.pid == _getpid() and self.thread.is_alive():
             return
         with self.lock:
-            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
-                self.pid = os.getpid()
+            if self.thread is None or not self.thread.is_alive() or self.pid != _getpid():
+                self.pid = _getpid()
+                self.stopping.clear()
                 self.thread = threading.Thread(target=self._loop, name="snapshot-versions", daemon=True)
                 self.thread.start()
 
+    def stop(self, timeout: float = 10) -> None:
+        """End the thread (tests; a web process just exits). A NOTIFY wakes it if it is listening."""
+        from statuspage.services import notify_page
+
+        thread = self.thread
+        if thread is None or not thread.is_alive():
+            return
+        self.stopping.set()
+        if self.listening:
+            notify_page("")
+        thread.join(timeout)
+
     def _loop(self) -> None:
-        while True:
-            poll_once()
-            time.sleep(settings.SNAPSHOT_POLL_SECONDS)
+        try:
+            while not self.stopping.is_set():
+                if connection.vendor == "postgresql":
+                    try:
+                        self._listen()
+                    except Exception as error:
+                        if self.listening:
+                            logger.warning("Snapshot change notifications lost (%s); polling", error)
+                    self.listening = False
+                # Not listening: poll, and try again in a while.
+                retry_at = time.monotonic() + settings.SNAPSHOT_LISTEN_RETRY_SECONDS
+                while time.monotonic() < retry_at and not self.stopping.is_set():
+                    poll_once()
+                    self.stopping.wait(settings.SNAPSHOT_POLL_SECONDS)
+        finally:
+            connection.close()
+
+    def _listen(self) -> None:
+        from statuspage.events import PAGES_CHANNEL
+
+        with listen_connection() as listener:
+            listener.execute(f"LISTEN {PAGES_CHANNEL}")
+            poll_once()  # what was committed before the LISTEN
+            self.listening = True
+            polled = time.monotonic()
+            while not self.stopping.is_set():
+                timeout = settings.SNAPSHOT_SAFETY_POLL_SECONDS - (time.monotonic() - polled)
+                due = cache.next_wait_deadline()
+                if due is not None:
+                    timeout = min(timeout, due - time.monotonic())
+                pages: set[str] = set()
+                for notify in listener.notifies(timeout=max(timeout, 0.0), stop_after=1):
+                    pages.add(notify.payload)
+                if self.stopping.is_set():
+                    break
+                if pages:
+                    # A burst (one rebuild is a NOTIFY per page): take what else is already here, then read once.
+                    for notify in listener.notifies(timeout=0.0):
+                        pages.add(notify.payload)
+                    poll_once(pages)
+                else:
+                    poll_once()
+                    polled = time.monotonic()
 
 
-def poll_once() -> bool:
-    """Read the pages' versions once; returns whether the database answered."""
+def listen_connection() -> Any:
+    """A psycopg connection of the poller's own (autocommit, as LISTEN needs), to the project's database."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    params.pop("cursor_factory", None)
+    params["connect_timeout"] = max(1, int(settings.SNAPSHOT_LISTEN_RETRY_SECONDS))
+    return psycopg.connect(**params, autocommit=True)
+
+
+def _getpid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def poll_once(page_ids: Iterable[str] | None = None) -> bool:
+    """Read the pages' versions once (all, or those named); returns whether the database answered."""
     from statuspage.models import Page
 
     try:
         close_old_connections()
         rows = Page.objects.values_list("pk", "updated_at", "snapshot_build__built_for", "snapshot_build__built_at")
+        if page_ids is not None:
+            rows = rows.filter(pk__in=list(page_ids))
         now = time.monotonic()
+        seen: set[str] = set()
         for pk, updated_at, built_for, built_at in rows:
             version = version_of(updated_at)
             if pk in cache.served_pages and built_at is not None:
@@ -214,13 +300,17 @@ def poll_once() -> bool:
                 if (
                     version > cache.versions.get(pk, version)
                     and (built_for is None or version_of(built_for) < version)
-                    and now - cache.waiting.setdefault((pk, version), now) < settings.SNAPSHOT_BUILD_WAIT_SECONDS
+                    and now - cache.waiting.setdefault(pk, now) < settings.SNAPSHOT_BUILD_WAIT_SECONDS
                 ):
-                    # Its rebuild is on the way: the previous snapshots still answer (for a moment), so the
-                    # crowd after a change is answered from memory, not by Django.
+                    # Its rebuild is on the way: the previous snapshots still answer (for a moment, counted from
+                    # the first change it waits for), so the crowd after a change is answered from memory.
                     continue
-            cache.waiting.pop((pk, version), None)
+            cache.waiting.pop(pk, None)
             cache.saw_version(pk, version)
+            seen.add(pk)
+        if page_ids is None:
+            for gone in set(cache.waiting) - seen:  # a page deleted while it waited
+                cache.waiting.pop(gone, None)
     except Exception as error:  # the database is down or unreachable: serve what we have
         if cache.database_ok:
             logger.warning("Snapshot versions unavailable (%s); serving the last snapshots", error)

@@ -7,7 +7,7 @@ from typing import Any, Final
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import events
@@ -27,7 +27,8 @@ UNSET: Final = Unset.UNSET
 
 def page_changed(page: Page) -> None:
     """Something shown on `page` changed: move its `updated_at`, and announce `events.page_changed` once the
-    transaction commits (a rolled-back write announces nothing).
+    transaction commits (a rolled-back write announces nothing), to this process's receivers and, by NOTIFY on
+    `events.PAGES_CHANNEL`, to every process listening.
 
     Every service that changes what a page shows calls it once, as its last write: the page row is then the
     last row the service locks, after the rows it changed, which keeps the lock order the same everywhere.
@@ -36,11 +37,20 @@ def page_changed(page: Page) -> None:
     Page.objects.filter(pk=page.pk).update(updated_at=now)
     page.updated_at = now
     page_id = page.pk
+    notify_page(page_id)
     # robust: a listener's failure after commit is logged; it cannot undo, or fail, a committed write.
     transaction.on_commit(
         lambda: events.page_changed.send(sender=Page, page_id=page_id, updated_at=now),
         robust=True,
     )
+
+
+def notify_page(page_id: str) -> None:
+    """NOTIFY `events.PAGES_CHANNEL` with the page's id, delivered when the current transaction commits (at once
+    outside one). PostgreSQL only; elsewhere, listeners fall back to polling."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [events.PAGES_CHANNEL, page_id])
 
 
 PAGE_TEXT_FIELDS = {

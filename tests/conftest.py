@@ -92,3 +92,13 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_snapshot_poller():
+    """A test that served a page through config.wsgi started the snapshot layer's background thread (and its
+    LISTEN connection): ended before the test database is dropped."""
+    yield
+    from publicsite import snapshots
+
+    snapshots.poller.stop()
