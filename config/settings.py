@@ -398,9 +398,12 @@ SNAPSHOT_PRERENDER = env_bool("SNAPSHOT_PRERENDER", True)
 # A rebuild starts this long after the first change of a burst; the burst's later changes join it (and changes
 # that come while it renders make one more rebuild after it, not one each).
 SNAPSHOT_DEBOUNCE_SECONDS = 0.05
-# How long a web process keeps answering with a page's previous snapshots while its rebuild lands (past that,
-# it renders through Django itself): with change notifications, about the longest a change takes to show.
-SNAPSHOT_BUILD_WAIT_SECONDS = 0.6
+# How long a web process keeps answering with a page's previous snapshots while its rebuild lands, before it
+# renders the page itself. 0 (the default): at once, in one thread per URL while the others answer with the
+# previous snapshot, so a change shows within a render's time; a rebuild (0.3-1 s) is for processes that have
+# not served the page yet, and for the published files. Raise it where rendering in every process costs more
+# than showing a change that much later.
+SNAPSHOT_BUILD_WAIT_SECONDS = 0.0
 # A rebuild task not started within this many seconds is taken for lost and enqueued again.
 SNAPSHOT_SCHEDULE_TIMEOUT = 30
 # The sweeper leaves pages changed within this many seconds to their own rebuild.

@@ -119,6 +119,8 @@ class SnapshotCache:
         self.served_pages: set[str] = set()
         self.loaded: dict[str, str] = {}
         self.waiting: dict[str, float] = {}
+        # Keys a thread of this process is rendering afresh (the others serve the previous snapshot meanwhile).
+        self.rendering: set[Key] = set()
 
     def get(self, key: Key) -> Entry | None:
         # A dict read is atomic: no lock on the hot path.
@@ -143,6 +145,18 @@ class SnapshotCache:
                 _, evicted = self.entries.popitem(last=False)
                 self.bytes -= len(evicted.body)
 
+    def claim_render(self, key: Key) -> bool:
+        """Whether this thread is the one to render `key` afresh (False: another is on it)."""
+        with self.lock:
+            if key in self.rendering:
+                return False
+            self.rendering.add(key)
+            return True
+
+    def release_render(self, key: Key) -> None:
+        with self.lock:
+            self.rendering.discard(key)
+
     def next_wait_deadline(self) -> float | None:
         """When the first page waiting for its rebuild stops waiting (time.monotonic()), if any waits."""
         waiting = list(self.waiting.values())
@@ -166,6 +180,7 @@ class SnapshotCache:
             self.served_pages.clear()
             self.loaded.clear()
             self.waiting.clear()
+            self.rendering.clear()
             self.database_ok = True
 
 
@@ -432,9 +447,19 @@ class SnapshotMiddleware:
         if key is None:
             return self.app(environ, start_response)
         entry = cache.get(key)
-        if entry is not None and (cache.is_current(entry) or not cache.database_ok):
+        if entry is None:
+            return self._render(key, None, environ, start_response)
+        if cache.is_current(entry) or not cache.database_ok:
             return self._serve(entry, environ, start_response, stale=not cache.database_ok)
-        return self._render(key, entry, environ, start_response)
+        # A newer version exists: one thread of the process renders it, the others answer with the previous
+        # snapshot meanwhile (for the few milliseconds of one render), so the crowd after a change never
+        # reaches Django all at once.
+        if not cache.claim_render(key):
+            return self._serve(entry, environ, start_response, stale=False)
+        try:
+            return self._render(key, entry, environ, start_response)
+        finally:
+            cache.release_render(key)
 
     def _serve(self, entry: Entry, environ: dict, start_response: StartResponse, *, stale: bool) -> Iterable[bytes]:
         if stale:

@@ -99,7 +99,10 @@ def test_a_write_is_rebuilt_into_the_database_and_another_process_serves_it_from
     assert live[1] == summary[1]
 
 
-def test_while_the_rebuild_is_on_its_way_the_previous_snapshot_answers_then_the_new_one(page, component, enqueued):
+def test_while_the_rebuild_is_on_its_way_the_previous_snapshot_answers_then_the_new_one(
+    page, component, enqueued, settings
+):
+    settings.SNAPSHOT_BUILD_WAIT_SECONDS = 0.75
     incident_create(page=page, name="API down", status="investigating", body="Looking.")
     run_enqueued(enqueued)
     app, django = a_second_process()

@@ -2,6 +2,7 @@
 query, a change shows at the next request, and our own database outage still gets the last page."""
 
 import io
+import threading
 import json
 
 import pytest
@@ -191,3 +192,32 @@ def test_unknown_query_parameters_and_memory_cannot_grow_the_cache(page, monkeyp
     get("/api/v2/status.json")
     assert list(snapshots.cache.entries) == [(HOST, "/api/v2/status.json", "")]
     assert snapshots.cache.bytes == len(snapshots.cache.entries[(HOST, "/api/v2/status.json", "")].body)
+
+
+def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, component):
+    first = get("/api/v2/summary.json")[2]
+    entered, release = threading.Event(), threading.Event()
+    renders = []
+
+    def slow_django(environ, start_response):
+        renders.append(environ["PATH_INFO"])
+        entered.set()
+        release.wait(10)
+        return django_application(environ, start_response)
+
+    app = snapshots.SnapshotMiddleware(slow_django)
+    incident_create(page=page, name="API down", status="investigating", body="Looking.")
+    rendered = []
+    renderer = threading.Thread(target=lambda: rendered.append(get("/api/v2/summary.json", app=app)))
+    renderer.start()
+    try:
+        assert entered.wait(10)
+        # Meanwhile: the previous snapshot, from memory, to everyone else (no second render).
+        others = [get("/api/v2/summary.json", app=app) for _ in range(3)]
+    finally:
+        release.set()
+        renderer.join(10)
+    assert [body for _, _, body in others] == [first] * 3
+    assert json.loads(rendered[0][2])["incidents"][0]["name"] == "API down"
+    assert get("/api/v2/summary.json", app=app)[2] == rendered[0][2]
+    assert renders == ["/api/v2/summary.json"]
