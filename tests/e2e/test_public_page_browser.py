@@ -111,9 +111,15 @@ def build_page() -> dict[str, Any]:
     return {"page": page, "api": api, "web": web, "db": db, "day": day, "past": past, "active": active}
 
 
+def short(day) -> str:
+    """A popover's date ("Sep 2, 2026"), its first line."""
+    return f"{day:%b} {day.day}, {day.year}"
+
+
 def test_uptime_popover_opens_on_hover_and_on_keyboard_focus(live_server, transactional_db):
     data = build_page()
     day = data["day"]
+    today = timezone.now().astimezone(data["page"].tz).date()
     url = live_server.url + "/"
 
     with chromium() as browser:
@@ -121,20 +127,24 @@ def test_uptime_popover_opens_on_hover_and_on_keyboard_focus(live_server, transa
         tab.goto(url)
         bars = tab.locator(f'[data-component-id="{data["api"].pk}"] .bar')
         expect(bars).to_have_count(90)
-        outage = tab.locator(f'[data-component-id="{data["api"].pk}"] .bar[data-day="{day.isoformat()}"]')
-        assert "bar-major" in outage.get_attribute("class")
-        tip = outage.locator(".tip")
+        # Oldest first, today the last: a day's bar by its place, its popover's first line saying which it is.
+        outage = bars.nth(89 - (today - day).days)
+        assert outage.get_attribute("class") == "bar major"
+        tip = outage.locator("p")
+        assert tip.text_content().startswith(f"{short(day)} Major outage 42 mins")
         assert tip.bounding_box()["width"] <= 1  # hidden from sight until hovered or focused
 
         outage.hover()
         box = tip.bounding_box()
         assert box["width"] > 200 and box["height"] > 40
         assert tip.inner_text().split("\n") == [
-            f"{day:%b} {day.day}, {day.year}",
+            short(day),
             "Major outage 42 mins",
             "RELATED",  # text-transform: uppercase
             "API errors",
         ]
+        # The date line is bold (::first-line), the rest not.
+        assert tip.evaluate("node => getComputedStyle(node, '::first-line').fontWeight") == "600"
         assert tip.get_by_role("link", name="API errors").get_attribute("href") == f"/incidents/{data['past'].pk}"
         tab.mouse.move(0, 0)
         assert tip.bounding_box()["width"] <= 1
@@ -146,30 +156,72 @@ def test_uptime_popover_opens_on_hover_and_on_keyboard_focus(live_server, transa
             if tab.evaluate("document.activeElement.classList.contains('bar')"):
                 break
         focused = tab.locator(".bar:focus")
-        assert focused.get_attribute("data-day") == bars.last.get_attribute("data-day")
+        assert focused.evaluate("node => node === node.parentNode.lastElementChild")
         # Today: the active incident is degraded performance, which counts no downtime.
-        assert focused.locator(".tip").inner_text().split("\n")[1:] == [
+        assert focused.locator("p").inner_text().split("\n") == [
+            short(today),
             "No downtime recorded on this day.",
             "RELATED",
             "Slow dashboard",
         ]
-        assert focused.locator(".tip").bounding_box()["width"] > 200
+        assert focused.locator("p").bounding_box()["width"] > 200
         for _ in range(3):
             tab.keyboard.press("ArrowLeft")
-        assert tab.locator(".bar:focus").get_attribute("data-day") == day.isoformat()
-        assert tab.locator(".bar:focus .tip").bounding_box()["width"] > 200
-        assert "Major outage 42 mins" in tab.locator(".bar:focus .tip").inner_text()
+        assert tab.locator(".bar:focus p").inner_text().split("\n")[0] == short(day)
+        assert tab.locator(".bar:focus p").bounding_box()["width"] > 200
+        assert "Major outage 42 mins" in tab.locator(".bar:focus p").inner_text()
+        # Home and End: the first and the last day shown.
+        tab.keyboard.press("Home")
+        assert tab.locator(".bar:focus p").inner_text().split("\n")[0] == short(today - timedelta(days=89))
+        tab.keyboard.press("End")
+        assert tab.locator(".bar:focus p").inner_text().split("\n")[0] == short(today)
+        for _ in range(3):
+            tab.keyboard.press("ArrowLeft")
         # The popover's link is next in the tab order; the popover stays open while it has focus.
         tab.keyboard.press("Tab")
         assert tab.evaluate("document.activeElement.textContent") == "API errors"
-        assert outage.locator(".tip").bounding_box()["width"] > 200
+        assert tip.bounding_box()["width"] > 200
         tab.keyboard.press("Shift+Tab")
-        assert tab.locator(".bar:focus").get_attribute("data-day") == day.isoformat()
+        assert tab.locator(".bar:focus p").inner_text().split("\n")[0] == short(day)
         # Escape closes it; the next Tab leaves the bars.
         tab.keyboard.press("Escape")
-        assert not tab.locator(".bar:focus .tip").is_visible()
+        assert not tab.locator(".bar:focus p").is_visible()
         tab.keyboard.press("Tab")
         assert not tab.evaluate("document.activeElement.closest('.bars')")
+
+
+def test_phones_show_the_last_30_days(live_server, transactional_db):
+    data = build_page()
+
+    with chromium() as browser:
+        tab = browser.new_page(viewport={"width": 360, "height": 800})
+        tab.goto(live_server.url + "/")
+        bars = tab.locator(f'[data-component-id="{data["api"].pk}"] .bar')
+        expect(bars).to_have_count(90)
+        assert [bar.is_visible() for bar in bars.all()] == [False] * 60 + [True] * 30
+        assert tab.locator(f'[data-component-id="{data["api"].pk}"] .legend-start').inner_text() == "30 days ago"
+
+
+def test_the_legend_uses_the_bars_colours(live_server, transactional_db):
+    data = build_page()
+
+    with chromium() as browser:
+        tab = browser.new_page(viewport={"width": 1280, "height": 900})
+        tab.goto(live_server.url + "/")
+        api = tab.locator(f'[data-component-id="{data["api"].pk}"]')
+        colour = "node => getComputedStyle(node).backgroundColor"
+        legend = {
+            item.inner_text(): item.locator(".swatch").evaluate(colour) for item in tab.locator(".bar-legend li").all()
+        }
+        assert legend == {
+            "No downtime": "rgb(30, 133, 66)",  # the page's css_greens
+            "Under 15 min": "rgb(241, 196, 15)",  # css_yellows
+            "Under 2 h": "rgb(179, 94, 20)",  # css_oranges
+            "2 h or more": "rgb(222, 47, 27)",  # css_reds
+            "No data": "rgb(179, 186, 197)",  # css_no_data
+        }
+        assert api.locator(".bar.ok").first.evaluate(colour) == legend["No downtime"]
+        assert api.locator(".bar.major").evaluate(colour) == legend["Under 2 h"]
 
 
 def test_groups_collapse_and_expand_with_mouse_and_keyboard(live_server, transactional_db):

@@ -3,19 +3,24 @@ its popover text; the figures are the v1 uptime endpoints' own."""
 
 import re
 from datetime import UTC, date, datetime, time, timedelta
+from types import SimpleNamespace
 
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from components.selectors import Outage
 from components.services import component_group_create, component_history_correct
+from incidents.selectors import BarIncident, UptimeBar
 from incidents.services import incident_create, incident_resolve
+from incidents.templatetags.statuspage_tags import uptime_bars
 from statuspage.services import api_key_create
 from tests.factories import make_component
 from tests.public.html import text
 
+# A bar: its level as a class, and its popover, the date then <br> and the rest.
 BAR = re.compile(
-    r'<li class="bar bar-(?P<level>[a-z-]+)" tabindex="0" data-day="(?P<day>[0-9-]+)"><span class="tip">(?P<tip>.*?)'
-    r"</span></li>",
+    r'<li class="bar (?P<level>[a-z-]+)" tabindex="0"><p>(?P<date>[A-Z][a-z]{2} \d{1,2}, \d{4})<br> (?P<tip>.*?)'
+    r"</p></li>",
     re.DOTALL,
 )
 
@@ -41,8 +46,14 @@ def outage_minutes(tip: str) -> int:
 
 
 def bars(html: str, component) -> dict[str, tuple[str, str]]:
-    """day -> (level, popover text) of a component's bars."""
-    return {m["day"]: (m["level"], text(m["tip"])) for m in BAR.finditer(component_block(html, component))}
+    """ISO day -> (level, popover text) of a component's bars, in page order; the day read from the popover's date."""
+    found = [
+        (datetime.strptime(m["date"], "%b %d, %Y").date().isoformat(), (m["level"], text(f"{m['date']} {m['tip']}")))
+        for m in BAR.finditer(component_block(html, component))
+    ]
+    days = dict(found)
+    assert len(days) == len(found), "two bars with the same date"
+    return days
 
 
 def figure(block: str) -> float:
@@ -66,7 +77,7 @@ def test_ninety_bars_oldest_first_with_popovers_for_clean_and_no_data_days(clien
     assert list(days.values())[:87] == [
         ("no-data", f"{short(today - timedelta(days=89 - n))} No data exists for this day.") for n in range(87)
     ]
-    assert days[today.isoformat()] == ("operational", f"{short(today)} No downtime recorded on this day.")
+    assert days[today.isoformat()] == ("ok", f"{short(today)} No downtime recorded on this day.")
     assert "90 days ago 30 days ago 100.0 % uptime Today" in text(component_block(html, api))
 
 
@@ -95,8 +106,8 @@ def test_a_day_with_several_incidents_lists_them_with_its_outage_minutes(client,
         f"{day:%b} {day.day}, {day.year} Major outage 20 mins Partial outage 1 hr 5 mins Related Errors &lt;b&gt; Slow"
     )
     block = component_block(html, api)
-    assert f'<li class="impact-critical"><a href="/incidents/{first.pk}">Errors &lt;b&gt;</a></li>' in block
-    assert f'<li class="impact-major"><a href="/incidents/{second.pk}">Slow</a></li>' in block
+    assert f'<a class="impact-critical" href="/incidents/{first.pk}">Errors &lt;b&gt;</a>' in block
+    assert f'<a class="impact-major" href="/incidents/{second.pk}">Slow</a>' in block
     # Maintenance counts no downtime and is not listed among the day's incidents.
     assert "Upgrade" not in block
     assert maintenance.pk not in block
@@ -123,7 +134,7 @@ def test_bar_colours_follow_the_weighted_downtime_thresholds(client, page):
         "major",
         "major",
         "critical",
-        "operational",
+        "ok",
     ]
     assert days[(today - timedelta(days=6)).isoformat()][1].endswith("No downtime recorded on this day.")
 
@@ -207,3 +218,51 @@ def test_the_page_figures_equal_the_v1_uptime_endpoints(client, page):
 def v1_period(body: dict, page) -> float:
     start = local_midnight(page, date.fromisoformat(body["range_start"]))
     return (timezone.now() - start).total_seconds()
+
+
+def test_a_hostile_incident_name_in_a_popover_is_escaped(client, page):
+    day = timezone.now().date() - timedelta(days=2)
+    api = make_component(page, "API", created_at=timezone.now() - timedelta(days=100))
+    start = local_midnight(page, day) + timedelta(hours=9)
+    incident = incident_create(page=page, name="<img src=x onerror=alert(1)>", components={api: "major_outage"},
+                               deliver_notifications=False, at=start)  # fmt: skip
+    incident_resolve(incident=incident, deliver_notifications=False, at=start + timedelta(minutes=30))
+
+    html = client.get("/").content.decode()
+
+    block = component_block(html, api)
+    assert f'<a class="impact-critical" href="/incidents/{incident.pk}">&lt;img src=x onerror=alert(1)&gt;</a>' in block
+    assert bars(html, api)[day.isoformat()] == (
+        "major",
+        f"{short(day)} Major outage 30 mins Related &lt;img src=x onerror=alert(1)&gt;",
+    )
+    assert "<img src=x" not in html
+
+
+def test_the_bars_markup_is_lean_and_escapes_names_and_links():
+    hostile = BarIncident('x" onmouseover="alert(1)', "<img src=x onerror=alert(1)>", "critical")
+    uptime = SimpleNamespace(
+        bars=(
+            UptimeBar(date(2026, 9, 2), Outage(major_outage=0, partial_outage=0, period=86400)),
+            UptimeBar(date(2026, 9, 3), None),
+            UptimeBar(date(2026, 9, 4), Outage(major_outage=1200, partial_outage=3900, period=86400), (hostile,)),
+            UptimeBar(date(2026, 9, 5), Outage(major_outage=0, partial_outage=0, period=86400), (hostile,)),
+        )
+    )
+
+    html = uptime_bars({"page_param": "acme"}, uptime)
+
+    link = (
+        '<a class="impact-critical" href="/incidents/x&quot; onmouseover=&quot;alert(1)?page=acme">'
+        "&lt;img src=x onerror=alert(1)&gt;</a>"
+    )
+    assert html == (
+        '<li class="bar ok" tabindex="0"><p>Sep 2, 2026<br> No downtime recorded on this day.</p></li>'
+        '<li class="bar no-data" tabindex="0"><p>Sep 3, 2026<br> No data exists for this day.</p></li>'
+        '<li class="bar major" tabindex="0"><p>Sep 4, 2026<br> Major outage 20 mins<br> Partial outage 1 hr 5 mins'
+        f" <small>Related</small> {link}</p></li>"
+        '<li class="bar ok" tabindex="0"><p>Sep 5, 2026<br> No downtime recorded on this day.'
+        f" <small>Related</small> {link}</p></li>"
+    )
+    # A quiet day, most of any page's bars, in 93 bytes (it was 190).
+    assert len(html[: html.index("</li>") + len("</li>")].encode()) == 93
