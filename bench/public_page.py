@@ -315,7 +315,8 @@ def main() -> None:
 
     server = os.environ.get("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
     database_url = f"{server}/{args.database}"
-    subprocess.run(["psql", f"{server}/postgres", "-qc", f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)"], check=True)
+    drop = f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)"  # a leftover server's connections too
+    subprocess.run(["psql", f"{server}/postgres", "-qc", drop], check=True)
     subprocess.run(["psql", f"{server}/postgres", "-qc", f"CREATE DATABASE {args.database}"], check=True)
     redis = RedisServer().start()
     env = app_env(database_url=database_url, redis_url=redis.url, DEFAULT_PAGE=SUBDOMAIN, SECRET_KEY="bench-public")

@@ -7,6 +7,7 @@ Redis are never stopped or flushed by a test.
 from __future__ import annotations
 
 import email
+import logging
 import os
 import shutil
 import signal
@@ -125,6 +126,8 @@ class SmtpSink:
         return self.controller.port
 
     def start(self) -> SmtpSink:
+        # aiosmtpd logs every SMTP command at INFO: thousands of lines per test, in a failed test's output too.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         self.controller.start()
         self.sink.port = self.port
         return self

@@ -2,8 +2,8 @@
 query, a change shows at the next request, and our own database outage still gets the last page."""
 
 import io
-import threading
 import json
+import threading
 
 import pytest
 from django.db import OperationalError, connection, transaction
