@@ -1,7 +1,8 @@
 """bench/public: how fast the public page answers under a spike, beside references measured in the same run.
 
 A page with 30 components in 5 groups, 90 days of status history and a few incidents. For `/`,
-`/api/v2/summary.json` and an incident page, wrk (`-t2 -c64`, 10 s each) against
+`/api/v2/summary.json` and an incident page, wrk (`-t2 -c64`, 5 s runs, 3 rounds taking the servers in turn, the
+medians kept) against
 - ours: gunicorn serving `config.wsgi` (the snapshot layer in front of Django);
 - bare Django: gunicorn with the same settings serving bench/bare_django.py (one view returning the same bytes
   from memory, `CommonMiddleware` only, no database);
@@ -12,7 +13,8 @@ nginx static (goal ≥ 0.8). Then freshness: while a writer posts an incident up
 services (in this process), pollers read the three URLs; it prints the worst delay between a commit and the first
 response showing it (goal ≤ 1 s).
 
-    bench/public [--duration 10] [--connections 64] [--gunicorn "--workers 2 --worker-class gthread --threads 8"]
+    bench/public [--duration 5] [--rounds 3] [--connections 64]
+                 [--gunicorn "--workers 2 --worker-class gthread --threads 8"]
 
 Everything runs on 127.0.0.1: a database of its own (`statuspage_bench_public`, dropped and created), a
 redis-server of its own, a Celery worker for the `snapshots` queue, gunicorn and nginx on free ports (nginx with a
@@ -29,6 +31,7 @@ import random
 import re
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +82,15 @@ class Result:
     def __str__(self) -> str:
         flag = f"  ({self.bad} errors)" if self.bad else ""
         return f"{self.rps:>9,.0f} req/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms{flag}"
+
+
+def median_result(runs: list[Result]) -> Result:
+    return Result(
+        statistics.median(run.rps for run in runs),
+        statistics.median(run.p50_ms for run in runs),
+        statistics.median(run.p99_ms for run in runs),
+        sum(run.bad for run in runs),
+    )
 
 
 def _ms(value: str) -> float:
@@ -305,7 +317,8 @@ def freshness(base: str, incident_id: str, paths: list[str], *, updates: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per URL and server")
+    parser.add_argument("--duration", type=int, default=5, help="seconds of each wrk run (per URL, server and round)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every server per URL, interleaved (medians)")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--gunicorn", default=DEFAULT_GUNICORN, help="gunicorn settings, the same for every server")
     parser.add_argument("--updates", type=int, default=10, help="updates the freshness writer posts, one a second")
@@ -371,12 +384,22 @@ def main() -> None:
                 status, _, body = fetch(base + path)
                 assert (status, len(body)) == (200, manifest_size(manifest, path)), (name, path, status, len(body))
         results: dict[tuple[str, str], Result] = {}
-        print(f"wrk -t2 -c{args.connections} -d{args.duration}s, gunicorn {args.gunicorn}; {os.cpu_count()} cores")
+        print(
+            f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.rounds} rounds (the servers in turn, each round), "
+            f"medians; gunicorn {args.gunicorn}; {os.cpu_count()} cores"
+        )
         for path in paths:
-            fetch(ours.url + path)  # warm every worker's copy before measuring
-            for name, base in servers:
-                results[name, path] = wrk(base + path, duration=args.duration, connections=args.connections)
-                print(f"  {path:<40} {name:<16} {results[name, path]}", flush=True)
+            for _ in range(20):
+                fetch(ours.url + path)  # every worker process's copy warm before measuring (a new connection each)
+            runs: dict[str, list[Result]] = {name: [] for name, _ in servers}
+            # Interleaved rounds: a noisy neighbour's burst lands on every server's figures alike, not on one.
+            for _ in range(args.rounds):
+                for name, base in servers:
+                    runs[name].append(wrk(base + path, duration=args.duration, connections=args.connections))
+            for name, _ in servers:
+                results[name, path] = median_result(runs[name])
+                spread = ", ".join(f"{run.rps:,.0f}" for run in runs[name])
+                print(f"  {path:<40} {name:<16} {results[name, path]}   [{spread}]", flush=True)
 
         print("\nFreshness: a writer posts an update every second; pollers read each URL back-to-back …", flush=True)
         worst = freshness(ours.url, incident_id, paths, updates=args.updates)

@@ -404,6 +404,9 @@ SNAPSHOT_DEBOUNCE_SECONDS = 0.05
 # not served the page yet, and for the published files. Raise it where rendering in every process costs more
 # than showing a change that much later.
 SNAPSHOT_BUILD_WAIT_SECONDS = 0.0
+# A request for a URL not kept yet, while another thread of the process renders it, waits this long for that
+# render before rendering it itself.
+SNAPSHOT_RENDER_WAIT_SECONDS = 5.0
 # A rebuild task not started within this many seconds is taken for lost and enqueued again.
 SNAPSHOT_SCHEDULE_TIMEOUT = 30
 # The sweeper leaves pages changed within this many seconds to their own rebuild.

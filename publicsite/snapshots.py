@@ -120,7 +120,9 @@ class SnapshotCache:
         self.loaded: dict[str, str] = {}
         self.waiting: dict[str, float] = {}
         # Keys a thread of this process is rendering afresh (the others serve the previous snapshot meanwhile).
-        self.rendering: set[Key] = set()
+        self.rendering: dict[Key, threading.Event] = {}
+        # Keys whose last answer was not kept (admin, the management API, errors): no waiting on each other.
+        self.passthrough: OrderedDict[Key, None] = OrderedDict()
 
     def get(self, key: Key) -> Entry | None:
         # A dict read is atomic: no lock on the hot path.
@@ -145,17 +147,33 @@ class SnapshotCache:
                 _, evicted = self.entries.popitem(last=False)
                 self.bytes -= len(evicted.body)
 
+    def pass_through(self, key: Key) -> None:
+        """`key`'s answer was not one to keep: its next misses go straight to Django, without waiting on each
+        other (bounded; forgotten whenever a page changes, as a 404 may become a page)."""
+        with self.lock:
+            self.passthrough[key] = None
+            while len(self.passthrough) > self.max_entries:
+                self.passthrough.popitem(last=False)
+
     def claim_render(self, key: Key) -> bool:
         """Whether this thread is the one to render `key` afresh (False: another is on it)."""
         with self.lock:
             if key in self.rendering:
                 return False
-            self.rendering.add(key)
+            self.rendering[key] = threading.Event()
             return True
 
     def release_render(self, key: Key) -> None:
         with self.lock:
-            self.rendering.discard(key)
+            done = self.rendering.pop(key, None)
+        if done is not None:
+            done.set()
+
+    def wait_render(self, key: Key, *, timeout: float) -> None:
+        """Until the thread rendering `key` is done (at most `timeout` seconds)."""
+        done = self.rendering.get(key)
+        if done is not None:
+            done.wait(timeout)
 
     def next_wait_deadline(self) -> float | None:
         """When the first page waiting for its rebuild stops waiting (time.monotonic()), if any waits."""
@@ -167,6 +185,7 @@ class SnapshotCache:
         with self.lock:
             if version > self.versions.get(page_id, ""):
                 self.versions[page_id] = version
+                self.passthrough.clear()
 
     def saw_versions(self, versions: Iterable[tuple[str, str]]) -> None:
         for page_id, version in versions:
@@ -181,6 +200,7 @@ class SnapshotCache:
             self.loaded.clear()
             self.waiting.clear()
             self.rendering.clear()
+            self.passthrough.clear()
             self.database_ok = True
 
 
@@ -448,7 +468,21 @@ class SnapshotMiddleware:
             return self.app(environ, start_response)
         entry = cache.get(key)
         if entry is None:
-            return self._render(key, None, environ, start_response)
+            if key in cache.passthrough:
+                # Its last answer was not one to keep (staff, the management API, an error): no waiting.
+                return self._render(key, None, environ, start_response)
+            # Not kept yet (a process just started, a page never asked for): one thread renders it, the others
+            # asking meanwhile wait for that render rather than each starting their own.
+            if not cache.claim_render(key):
+                cache.wait_render(key, timeout=settings.SNAPSHOT_RENDER_WAIT_SECONDS)
+                entry = cache.get(key)
+                if entry is not None and cache.is_current(entry):
+                    return self._serve(entry, environ, start_response, stale=False)
+                return self._render(key, entry, environ, start_response)
+            try:
+                return self._render(key, None, environ, start_response)
+            finally:
+                cache.release_render(key)
         if cache.is_current(entry) or not cache.database_ok:
             return self._serve(entry, environ, start_response, stale=not cache.database_ok)
         # A newer version exists: one thread of the process renders it, the others answer with the previous
@@ -517,7 +551,10 @@ class SnapshotMiddleware:
         if page_id and status.startswith("200") and not cookies and environ.get("REQUEST_METHOD") == "GET":
             entry = make_entry(page_id, version, status, headers, body)
             cache.put(key, entry)
+            cache.passthrough.pop(key, None)
             return self._serve(entry, environ, start_response, stale=False)
+        if environ.get("REQUEST_METHOD") == "GET":
+            cache.pass_through(key)
         start_response(status, headers)
         return [body]
 

@@ -194,6 +194,18 @@ def test_unknown_query_parameters_and_memory_cannot_grow_the_cache(page, monkeyp
     assert snapshots.cache.bytes == len(snapshots.cache.entries[(HOST, "/api/v2/status.json", "")].body)
 
 
+def in_thread(function):
+    """A thread running `function` with a database connection of its own, closed at its end."""
+
+    def run():
+        try:
+            function()
+        finally:
+            connection.close()
+
+    return threading.Thread(target=run)
+
+
 def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, component):
     first = get("/api/v2/summary.json")[2]
     entered, release = threading.Event(), threading.Event()
@@ -208,7 +220,7 @@ def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, c
     app = snapshots.SnapshotMiddleware(slow_django)
     incident_create(page=page, name="API down", status="investigating", body="Looking.")
     rendered = []
-    renderer = threading.Thread(target=lambda: rendered.append(get("/api/v2/summary.json", app=app)))
+    renderer = in_thread(lambda: rendered.append(get("/api/v2/summary.json", app=app)))
     renderer.start()
     try:
         assert entered.wait(10)
@@ -221,3 +233,48 @@ def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, c
     assert json.loads(rendered[0][2])["incidents"][0]["name"] == "API down"
     assert get("/api/v2/summary.json", app=app)[2] == rendered[0][2]
     assert renders == ["/api/v2/summary.json"]
+
+
+def test_a_url_not_kept_yet_is_rendered_once_for_a_crowd(page, component):
+    entered, release = threading.Event(), threading.Event()
+    renders = []
+
+    def slow_django(environ, start_response):
+        renders.append(environ["PATH_INFO"])
+        entered.set()
+        release.wait(10)
+        return django_application(environ, start_response)
+
+    app = snapshots.SnapshotMiddleware(slow_django)
+    answers = []
+    crowd = [in_thread(lambda: answers.append(get("/api/v2/summary.json", app=app))) for _ in range(4)]
+    crowd[0].start()
+    assert entered.wait(10)
+    for thread in crowd[1:]:
+        thread.start()
+    release.set()
+    for thread in crowd:
+        thread.join(10)
+    assert renders == ["/api/v2/summary.json"]
+    assert len({body for _, _, body in answers}) == 1 and len(answers) == 4
+
+
+def test_answers_that_are_not_kept_do_not_wait_on_each_other(page):
+    both_inside = threading.Barrier(2, timeout=3)
+    crowded = threading.Event()
+
+    def django_needing_two_at_once(environ, start_response):
+        if crowded.is_set():
+            both_inside.wait()  # breaks (a 500) if the second request waits for the first instead
+        return django_application(environ, start_response)
+
+    app = snapshots.SnapshotMiddleware(django_needing_two_at_once)
+    # The first answer (a 404) is not kept: from then on the URL goes straight to Django, concurrently.
+    assert get("/incidents/unknown", app=app)[0] == 404
+    crowded.set()
+    statuses = []
+    first = in_thread(lambda: statuses.append(get("/incidents/unknown", app=app)[0]))
+    first.start()
+    statuses.append(get("/incidents/unknown", app=app)[0])
+    first.join(10)
+    assert statuses == [404, 404]
