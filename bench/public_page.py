@@ -9,11 +9,12 @@ medians kept) against
 - nginx serving a static file of the same size; and, when `manage.py publishpages` exists, nginx serving the
   page's published files.
 It prints req/s, p50/p99 and the ratios ours / bare Django (goal ≥ 1.4 with p99 ≤ 50 ms) and published files /
-nginx static (goal ≥ 0.8). Then freshness: while a writer posts an incident update every second through the
-services (in this process), pollers read the three URLs; it prints the worst delay between a commit and the first
-response showing it (goal ≤ 1 s).
+nginx static (goal ≥ 0.8), each the median of the rounds' ratios. Then freshness: while a writer posts an incident
+update every second through the services (in this process), and a fan-out emails another update to 20,000
+subscribers through two Celery workers (as bench/fanout does), pollers read the three URLs; it prints the worst
+delay between a commit and the first response showing it (goal ≤ 1 s).
 
-    bench/public [--duration 5] [--rounds 3] [--connections 64]
+    bench/public [--duration 5] [--rounds 3] [--connections 64] [--fanout 20000]
                  [--gunicorn "--workers 2 --worker-class gthread --threads 8"]
 
 Everything runs on 127.0.0.1: a database of its own (`statuspage_bench_public`, dropped and created), a
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -41,6 +43,7 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # The project root instead of bench/: this file would shadow the `public` package aiosmtpd imports.
@@ -82,6 +85,10 @@ class Result:
     def __str__(self) -> str:
         flag = f"  ({self.bad} errors)" if self.bad else ""
         return f"{self.rps:>9,.0f} req/s  p50 {self.p50_ms:6.1f} ms  p99 {self.p99_ms:6.1f} ms{flag}"
+
+
+def paired_ratio(ours: list[Result], reference: list[Result]) -> float:
+    return statistics.median(a.rps / b.rps for a, b in zip(ours, reference, strict=True))
 
 
 def median_result(runs: list[Result]) -> Result:
@@ -312,6 +319,55 @@ def freshness(base: str, incident_id: str, paths: list[str], *, updates: int) ->
     return worst
 
 
+# --- A fan-out meanwhile -----------------------------------------------------------------------------------------
+
+
+class FanOut:
+    """An incident's notifications to `count` subscribers, through two Celery workers on the `notifications`
+    queue into an SMTP sink of its own process (bench/fanout's), running while freshness is measured."""
+
+    def __init__(self, env: dict[str, str], page_id: str, count: int):
+        self.env, self.page_id, self.count = env, page_id, count
+        self.port = free_port()
+        self.worker: CeleryProcess | None = None
+        self.sink: multiprocessing.Process | None = None
+        self.counter: Any = multiprocessing.Value("q", 0)
+
+    def start(self) -> FanOut:
+        from django.utils import timezone
+
+        from bench.fanout import sink_process
+        from incidents.services import incident_create
+        from notifications.models import Subscriber
+        from statuspage.models import Page
+
+        ready = multiprocessing.Event()
+        self.sink = multiprocessing.Process(target=sink_process, args=(self.port, self.counter, ready), daemon=True)
+        self.sink.start()
+        ready.wait(10)
+        now = timezone.now()
+        for start in range(0, self.count, 10_000):
+            Subscriber.objects.bulk_create(
+                Subscriber(page_id=self.page_id, email=f"crowd{i}@example.com", state="active", confirmed_at=now)
+                for i in range(start, min(self.count, start + 10_000))
+            )
+        env = {**self.env, "EMAIL_URL": f"smtp://127.0.0.1:{self.port}"}
+        self.worker = CeleryProcess("worker", env, concurrency=2, queues="celery,notifications").start()
+        page = Page.objects.get(pk=self.page_id)
+        incident_create(page=page, name="Email delays", status="investigating", body="Looking into it.")
+        wait_until(lambda: self.sent() >= 200, timeout=120, what="the fan-out under way")
+        return self
+
+    def sent(self) -> int:
+        return int(self.counter.value)
+
+    def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.kill()
+        if self.sink is not None:
+            self.sink.terminate()
+
+
 # --- Main -----------------------------------------------------------------------------------------------------
 
 
@@ -322,6 +378,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--gunicorn", default=DEFAULT_GUNICORN, help="gunicorn settings, the same for every server")
     parser.add_argument("--updates", type=int, default=10, help="updates the freshness writer posts, one a second")
+    parser.add_argument(
+        "--fanout", type=int, default=20_000, help="subscribers a fan-out emails during the freshness check (0: none)"
+    )
     parser.add_argument("--database", default="statuspage_bench_public")
     args = parser.parse_args()
     ensure_installed(("wrk", "wrk"), ("nginx", "nginx"))
@@ -384,6 +443,8 @@ def main() -> None:
                 status, _, body = fetch(base + path)
                 assert (status, len(body)) == (200, manifest_size(manifest, path)), (name, path, status, len(body))
         results: dict[tuple[str, str], Result] = {}
+        ratios: dict[str, float] = {}
+        file_ratios: dict[str, float] = {}
         print(
             f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.rounds} rounds (the servers in turn, each round), "
             f"medians; gunicorn {args.gunicorn}; {os.cpu_count()} cores"
@@ -400,9 +461,23 @@ def main() -> None:
                 results[name, path] = median_result(runs[name])
                 spread = ", ".join(f"{run.rps:,.0f}" for run in runs[name])
                 print(f"  {path:<40} {name:<16} {results[name, path]}   [{spread}]", flush=True)
+            # Each ratio from runs measured back to back, then their median: steadier than a ratio of medians.
+            ratios[path] = paired_ratio(runs["ours (gunicorn)"], runs["bare Django"])
+            if published is not None:
+                file_ratios[path] = paired_ratio(runs["published files"], runs["nginx static"])
 
-        print("\nFreshness: a writer posts an update every second; pollers read each URL back-to-back …", flush=True)
+        fanout_note = ""
+        if args.fanout:
+            # As in an outage: the update's notifications go out to a crowd of subscribers meanwhile.
+            fanout = FanOut(env, page_id, args.fanout).start()
+            started.append(fanout)
+            print(f"\nA fan-out to {args.fanout:,} subscribers under way ({fanout.sent():,} sent) …", flush=True)
+        print("Freshness: a writer posts an update every second; pollers read each URL back-to-back …", flush=True)
+        during = fanout.sent() if args.fanout else 0
         worst = freshness(ours.url, incident_id, paths, updates=args.updates)
+        if args.fanout:
+            during = fanout.sent() - during
+            fanout_note = f"while a fan-out sent {during:,} emails ({fanout.sent():,} of {args.fanout:,} by then)"
     finally:
         for process in reversed(started):
             process.stop()
@@ -411,17 +486,16 @@ def main() -> None:
     print()
     print(f"{'URL':<40} {'body':>9} {'ours/bare Django':>17} {'ours p99':>9} {'files/nginx':>12} {'freshness':>10}")
     for path in paths:
-        ratio = results["ours (gunicorn)", path].rps / results["bare Django", path].rps
-        files = (
-            f"{results['published files', path].rps / results['nginx static', path].rps:>12.2f}"
-            if published is not None
-            else f"{'n/a':>12}"
-        )
+        ratio = ratios[path]
+        files = f"{file_ratios[path]:>12.2f}" if published is not None else f"{'n/a':>12}"
         print(
             f"{path:<40} {sizes[path]:>8,}B {ratio:>17.2f} "
             f"{results['ours (gunicorn)', path].p99_ms:>6.1f} ms {files} {worst[path]:>8.2f} s"
         )
     print("goals: ours/bare Django ≥ 1.4 with p99 ≤ 50 ms; published files/nginx static ≥ 0.8; freshness ≤ 1 s")
+    print("ratios: the median of the rounds' ratios (each of two runs measured back to back)")
+    if fanout_note:
+        print(f"freshness: {fanout_note}")
     if published_note:
         print(f"published files: {published_note}")
 
