@@ -306,6 +306,9 @@ def listen_connection() -> Any:
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params["connect_timeout"] = max(1, int(settings.SNAPSHOT_LISTEN_RETRY_SECONDS))
+    # A connection that dies silently (a network partition) is noticed by TCP keepalives within half a minute;
+    # meanwhile the safety poll keeps the versions at most SNAPSHOT_SAFETY_POLL_SECONDS old.
+    params.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
     return psycopg.connect(**params, autocommit=True)
 
 
