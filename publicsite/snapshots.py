@@ -26,6 +26,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -232,11 +233,11 @@ class _Poller:
 
     def ensure_running(self) -> None:
         # Started on a process's first request: after gunicorn forked it (threads do not survive a fork).
-        if self.thread is not None and self.pid == _getpid() and self.thread.is_alive():
+        if self.thread is not None and self.pid == os.getpid() and self.thread.is_alive():
             return
         with self.lock:
-            if self.thread is None or not self.thread.is_alive() or self.pid != _getpid():
-                self.pid = _getpid()
+            if self.thread is None or not self.thread.is_alive() or self.pid != os.getpid():
+                self.pid = os.getpid()
                 self.stopping.clear()
                 self.thread = threading.Thread(target=self._loop, name="snapshot-versions", daemon=True)
                 self.thread.start()
@@ -310,12 +311,6 @@ def listen_connection() -> Any:
     # meanwhile the safety poll keeps the versions at most SNAPSHOT_SAFETY_POLL_SECONDS old.
     params.update(keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
     return psycopg.connect(**params, autocommit=True)
-
-
-def _getpid() -> int:
-    import os
-
-    return os.getpid()
 
 
 def poll_once(page_ids: Iterable[str] | None = None) -> bool:
@@ -470,33 +465,27 @@ class SnapshotMiddleware:
         if key is None:
             return self.app(environ, start_response)
         entry = cache.get(key)
-        if entry is None:
-            if key in cache.passthrough:
-                # Its last answer was not one to keep (staff, the management API, an error): no waiting.
-                return self._render(key, None, environ, start_response)
-            # Not kept yet (a process just started, a page never asked for): one thread renders it, the others
-            # asking meanwhile wait for that render rather than each starting their own.
-            if not cache.claim_render(key):
-                cache.wait_render(key, timeout=settings.SNAPSHOT_RENDER_WAIT_SECONDS)
-                entry = cache.get(key)
-                if entry is not None and cache.is_current(entry):
-                    return self._serve(entry, environ, start_response, stale=False)
-                return self._render(key, entry, environ, start_response)
+        if entry is not None and (cache.is_current(entry) or not cache.database_ok):
+            return self._serve(entry, environ, start_response, stale=not cache.database_ok)
+        if entry is None and key in cache.passthrough:
+            # Its last answer was not one to keep (staff, the management API, an error): no waiting.
+            return self._render(key, None, environ, start_response)
+        # Not kept yet, or a newer version exists: one thread of the process renders it.
+        if cache.claim_render(key):
             try:
-                return self._render(key, None, environ, start_response)
+                return self._render(key, entry, environ, start_response)
             finally:
                 cache.release_render(key)
-        if cache.is_current(entry) or not cache.database_ok:
-            return self._serve(entry, environ, start_response, stale=not cache.database_ok)
-        # A newer version exists: one thread of the process renders it, the others answer with the previous
-        # snapshot meanwhile (for the few milliseconds of one render), so the crowd after a change never
-        # reaches Django all at once.
-        if not cache.claim_render(key):
+        if entry is not None:
+            # The others answer with the previous snapshot meanwhile (for the few milliseconds of one render), so
+            # the crowd after a change never reaches Django all at once.
             return self._serve(entry, environ, start_response, stale=False)
-        try:
-            return self._render(key, entry, environ, start_response)
-        finally:
-            cache.release_render(key)
+        # Not kept yet: wait for that render rather than each starting their own.
+        cache.wait_render(key, timeout=settings.SNAPSHOT_RENDER_WAIT_SECONDS)
+        entry = cache.get(key)
+        if entry is not None and cache.is_current(entry):
+            return self._serve(entry, environ, start_response, stale=False)
+        return self._render(key, entry, environ, start_response)
 
     def _serve(self, entry: Entry, environ: dict, start_response: StartResponse, *, stale: bool) -> Iterable[bytes]:
         if stale:
