@@ -1,13 +1,14 @@
 """bench/public: how fast the public page answers under a spike, beside references measured in the same run.
 
 A page with 30 components in 5 groups, 90 days of status history and a few incidents. For `/`,
-`/api/v2/summary.json` and an incident page, wrk (`-t2 -c64`, 5 s runs, 3 rounds taking the servers in turn, the
-medians kept) against
+`/api/v2/summary.json` and an incident page, each asked as a browser asks (`Accept-Encoding: gzip, deflate, br,
+zstd`, what the crowd of an outage sends) and as a client that accepts no compression (curl without
+`--compressed`), wrk (`-t2 -c64`, 5 s runs, 3 rounds taking the servers in turn, the medians kept) against
 - ours: gunicorn serving `config.wsgi` (the snapshot layer in front of Django);
 - bare Django: gunicorn with the same settings serving bench/bare_django.py (one view returning the same bytes
-  from memory, `CommonMiddleware` only, no database);
-- nginx serving a static file of the same size; and, when `manage.py publishpages` exists, nginx serving the
-  page's published files.
+  from memory, `CommonMiddleware` only, no database: the gzipped bytes ours sends when the client accepts gzip);
+- nginx serving static files of the same sizes (`gzip_static`, a precompressed `.gz` beside each); and, when
+  `manage.py publishpages` exists, nginx with the same configuration serving the page's published files.
 It prints req/s, p50/p99 and the ratios ours / bare Django (goal ≥ 1.4 with p99 ≤ 50 ms) and published files /
 nginx static (goal ≥ 0.8), each the median of the rounds' ratios. Then freshness: while a writer posts an incident
 update every second through the services (in this process), and a fan-out emails another update to 20,000
@@ -16,6 +17,9 @@ delay between a commit and the first response showing it (goal ≤ 1 s).
 
     bench/public [--duration 5] [--rounds 3] [--connections 64] [--fanout 20000]
                  [--gunicorn "--workers 2 --worker-class gthread --threads 8"]
+
+Every server runs in this process's session, so in wrk's scheduling group (see GunicornServer): the kernel shares
+the two cores between them thread by thread, alike for each server.
 
 Everything runs on 127.0.0.1: a database of its own (`statuspage_bench_public`, dropped and created), a
 redis-server of its own, a Celery worker for the `snapshots` queue, gunicorn and nginx on free ports (nginx with a
@@ -105,9 +109,18 @@ def _ms(value: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1, "s": 1000, "m": 60_000}[unit]
 
 
-def wrk(url: str, *, duration: int, connections: int, threads: int = 2) -> Result:
+# The two kinds of client measured: a browser (Chrome's header; the crowd of an outage) and one that accepts no
+# compression (curl, a monitoring probe), which gets the page's full bytes.
+CLIENTS: dict[str, dict[str, str]] = {
+    "browser": {"Accept-Encoding": "gzip, deflate, br, zstd"},
+    "no compression": {},
+}
+
+
+def wrk(url: str, *, duration: int, connections: int, headers: dict[str, str], threads: int = 2) -> Result:
+    header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", *header_args, url],
         capture_output=True,
         text=True,
         check=True,
@@ -155,6 +168,7 @@ http {{
     sendfile on;
     tcp_nopush on;
     open_file_cache max=1000;
+    gzip_static on;
     client_body_temp_path {temp}/body;
     proxy_temp_path {temp}/proxy;
     fastcgi_temp_path {temp}/fastcgi;
@@ -163,7 +177,8 @@ http {{
     server {{
         listen 127.0.0.1:{self.port};
         root {self.root};
-        location / {{ try_files $uri $uri.html $uri/index.html =404; }}
+        # deploy/nginx.conf's lookup: the file, else the directory's index.html.
+        location / {{ try_files $uri $uri/index.html =404; }}
     }}
 }}
 """
@@ -193,9 +208,10 @@ def _answers(url: str) -> bool:
     return True
 
 
-def fetch(url: str) -> tuple[int, str, bytes]:
+def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str, bytes]:
+    """Status, content type and the bytes as sent (urllib decompresses nothing)."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as response:
             return response.status, response.headers.get("Content-Type", ""), response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers.get("Content-Type", ""), error.read()
@@ -413,18 +429,23 @@ def main() -> None:
         started.append(CeleryProcess("worker", env, concurrency=1, queues="snapshots").start())
         ours = GunicornServer(env, args=gunicorn_args).start()
         started.append(ours)
-        # Our bytes, for the references: the bare-Django view returns them, nginx serves files of the same size.
+        # Our bytes, for the references: the bare-Django view returns them, nginx serves files of the same sizes.
         manifest, static = {}, work / "static"
+        sizes: dict[tuple[str, str], int] = {}
         for i, path in enumerate(paths):
             status, content_type, body = fetch(ours.url + path)
             assert status == 200, (path, status, body[:500])
+            gz_status, _, gzipped = fetch(ours.url + path, CLIENTS["browser"])
+            assert gz_status == 200 and gzipped[:2] == b"\x1f\x8b", (path, gz_status, gzipped[:100])
             (work / f"body{i}").write_bytes(body)
-            manifest[path] = [content_type, str(work / f"body{i}")]
+            (work / f"body{i}.gz").write_bytes(gzipped)
+            manifest[path] = [content_type, str(work / f"body{i}"), str(work / f"body{i}.gz")]
+            sizes[path, "no compression"], sizes[path, "browser"] = len(body), len(gzipped)
             target = static / path.lstrip("/") if path != "/" else static / "index.html"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(body)
+            target.with_name(target.name + ".gz").write_bytes(gzipped)
         (work / "bodies.json").write_text(json.dumps(manifest))
-        sizes = {path: manifest_size(manifest, path) for path in paths}
         bare = GunicornServer(
             {**env, "BARE_DJANGO_BODIES": str(work / "bodies.json")}, args=gunicorn_args, app="bench.bare_django"
         ).start()
@@ -438,33 +459,41 @@ def main() -> None:
         servers = [("ours (gunicorn)", ours.url), ("bare Django", bare.url), ("nginx static", nginx.url)]
         if published is not None:
             servers.append(("published files", published.url))
-        for name, base in servers[1:3]:
+        # Every server sends the same bytes to the same client (the published files compared only in status: they
+        # are the snapshots of the moment publishpages ran).
+        for name, base in servers[1:]:
             for path in paths:
-                status, _, body = fetch(base + path)
-                assert (status, len(body)) == (200, manifest_size(manifest, path)), (name, path, status, len(body))
-        results: dict[tuple[str, str], Result] = {}
-        ratios: dict[str, float] = {}
-        file_ratios: dict[str, float] = {}
+                for client, headers in CLIENTS.items():
+                    status, _, body = fetch(base + path, headers)
+                    size = sizes[path, client] if name != "published files" else len(body)
+                    assert (status, len(body)) == (200, size), (name, path, client, status, len(body))
+        results: dict[tuple[str, str, str], Result] = {}
+        ratios: dict[tuple[str, str], float] = {}
+        file_ratios: dict[tuple[str, str], float] = {}
         print(
             f"wrk -t2 -c{args.connections} -d{args.duration}s, {args.rounds} rounds (the servers in turn, each round), "
             f"medians; gunicorn {args.gunicorn}; {os.cpu_count()} cores"
         )
         for path in paths:
-            for _ in range(20):
-                fetch(ours.url + path)  # every worker process's copy warm before measuring (a new connection each)
-            runs: dict[str, list[Result]] = {name: [] for name, _ in servers}
-            # Interleaved rounds: a noisy neighbour's burst lands on every server's figures alike, not on one.
-            for _ in range(args.rounds):
-                for name, base in servers:
-                    runs[name].append(wrk(base + path, duration=args.duration, connections=args.connections))
-            for name, _ in servers:
-                results[name, path] = median_result(runs[name])
-                spread = ", ".join(f"{run.rps:,.0f}" for run in runs[name])
-                print(f"  {path:<40} {name:<16} {results[name, path]}   [{spread}]", flush=True)
-            # Each ratio from runs measured back to back, then their median: steadier than a ratio of medians.
-            ratios[path] = paired_ratio(runs["ours (gunicorn)"], runs["bare Django"])
-            if published is not None:
-                file_ratios[path] = paired_ratio(runs["published files"], runs["nginx static"])
+            for client, headers in CLIENTS.items():
+                for _ in range(20):
+                    # Every worker process's copy warm before measuring (a new connection each).
+                    fetch(ours.url + path, headers)
+                runs: dict[str, list[Result]] = {name: [] for name, _ in servers}
+                # Interleaved rounds: a noisy neighbour's burst lands on every server's figures alike, not on one.
+                for _ in range(args.rounds):
+                    for name, base in servers:
+                        run = wrk(base + path, duration=args.duration, connections=args.connections, headers=headers)
+                        runs[name].append(run)
+                for name, _ in servers:
+                    results[name, path, client] = median_result(runs[name])
+                    spread = ", ".join(f"{run.rps:,.0f}" for run in runs[name])
+                    label = f"{path} ({client})"
+                    print(f"  {label:<56} {name:<16} {results[name, path, client]}   [{spread}]", flush=True)
+                # Each ratio from runs measured back to back, then their median: steadier than a ratio of medians.
+                ratios[path, client] = paired_ratio(runs["ours (gunicorn)"], runs["bare Django"])
+                if published is not None:
+                    file_ratios[path, client] = paired_ratio(runs["published files"], runs["nginx static"])
 
         fanout_note = ""
         if args.fanout:
@@ -484,24 +513,24 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     print()
-    print(f"{'URL':<40} {'body':>9} {'ours/bare Django':>17} {'ours p99':>9} {'files/nginx':>12} {'freshness':>10}")
+    print(
+        f"{'URL':<40} {'client':<15} {'body':>9} {'ours/bare Django':>17} {'ours p99':>9} {'files/nginx':>12} "
+        f"{'freshness':>10}"
+    )
     for path in paths:
-        ratio = ratios[path]
-        files = f"{file_ratios[path]:>12.2f}" if published is not None else f"{'n/a':>12}"
-        print(
-            f"{path:<40} {sizes[path]:>8,}B {ratio:>17.2f} "
-            f"{results['ours (gunicorn)', path].p99_ms:>6.1f} ms {files} {worst[path]:>8.2f} s"
-        )
+        for client in CLIENTS:
+            ratio = ratios[path, client]
+            files = f"{file_ratios[path, client]:>12.2f}" if published is not None else f"{'n/a':>12}"
+            print(
+                f"{path:<40} {client:<15} {sizes[path, client]:>8,}B {ratio:>17.2f} "
+                f"{results['ours (gunicorn)', path, client].p99_ms:>6.1f} ms {files} {worst[path]:>8.2f} s"
+            )
     print("goals: ours/bare Django ≥ 1.4 with p99 ≤ 50 ms; published files/nginx static ≥ 0.8; freshness ≤ 1 s")
     print("ratios: the median of the rounds' ratios (each of two runs measured back to back)")
     if fanout_note:
         print(f"freshness: {fanout_note}")
     if published_note:
         print(f"published files: {published_note}")
-
-
-def manifest_size(manifest: dict, path: str) -> int:
-    return Path(manifest[path][1]).stat().st_size
 
 
 def publish(env: dict, directory: Path, paths: list[str]) -> tuple[Nginx | None, str]:

@@ -45,7 +45,7 @@ from statuspage.services import notify_page
 
 from .models import PageSnapshot, SnapshotBuild
 from .security import content_security_policy
-from .snapshots import ENVIRON_KEY, Entry, make_entry, version_of
+from .snapshots import ENVIRON_KEY, Entry, gzip_variant, make_entry, version_of
 
 logger = logging.getLogger(__name__)
 
@@ -354,13 +354,21 @@ def publish_page(page: Page, directory: Path) -> list[Path]:
     written = []
     root = directory / page.host
     kept = set()
-    for path, status, body in PageSnapshot.objects.filter(page=page, host=page.host).values_list(
-        "path", "status", "body"
+    for path, status, headers, body in PageSnapshot.objects.filter(page=page, host=page.host).values_list(
+        "path", "status", "headers", "body"
     ):
         if not status.startswith("200") or "?" in path:
             continue
         target = root / file_path(path)
         kept.add(target)
+        # The gzipped variant first (the bytes gunicorn sends from memory), for nginx's `gzip_static`, then the
+        # file itself; a body too small or not text to compress leaves no stale `.gz` behind.
+        content_type = next((value for name, value in headers if name.lower() == "content-type"), "")
+        gzipped = gzip_variant(bytes(body), content_type)
+        if gzipped is not None:
+            write_atomically(gz_path(target), gzipped)
+        else:
+            gz_path(target).unlink(missing_ok=True)
         write_atomically(target, bytes(body))
         written.append(target)
     # Incident pages no longer pre-rendered: removed, so the static server falls through to Django.
@@ -369,9 +377,14 @@ def publish_page(page: Page, directory: Path) -> list[Path]:
         for stale in incidents.glob("*/index.html"):
             if stale not in kept:
                 stale.unlink(missing_ok=True)
+                gz_path(stale).unlink(missing_ok=True)
                 if not any(stale.parent.iterdir()):
                     stale.parent.rmdir()
     return written
+
+
+def gz_path(target: Path) -> Path:
+    return target.with_name(target.name + ".gz")
 
 
 def write_header_maps(directory: Path, *, pages: Iterable[Page] | None = None) -> None:

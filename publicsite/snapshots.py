@@ -23,6 +23,7 @@ is served, marked as such (`X-Snapshot-Stale`, and a "last updated" notice in HT
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
@@ -51,6 +52,37 @@ Key = tuple[str, str, str]
 StartResponse = Callable[..., Any]
 
 
+def gzip_variant(body: bytes, content_type: str) -> bytes | None:
+    """A snapshot's gzipped bytes, sent from memory to clients that accept gzip and written beside the published
+    file (`<file>.gz`, for nginx's `gzip_static`): text only, and only when it is worth it (1 KiB or more).
+    Deterministic (no timestamp in the header), so every process and every publish make the same bytes."""
+    compressible = content_type.startswith("text/") or any(
+        part in content_type for part in ("json", "xml", "javascript")
+    )
+    if not compressible or len(body) < 1024:
+        return None
+    return gzip.compress(body, compresslevel=9, mtime=0)
+
+
+@functools.lru_cache(maxsize=64)
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding header takes gzip: named (or `*`) with a weight above 0 (RFC 9110 §12.5.3).
+    Browsers send a handful of distinct values, so the answer is cached (bounded, whatever a client sends)."""
+    weights = {}
+    for item in accept_encoding.lower().split(","):
+        coding, _, params = item.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    weight = float(value)
+                except ValueError:
+                    weight = 0.0
+        weights[coding.strip()] = weight
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
+
+
 @dataclass
 class Entry:
     page_id: str
@@ -70,12 +102,8 @@ class Entry:
 
     @cached_property
     def gzipped(self) -> bytes | None:
-        """The body gzipped, for clients that accept it (text only, and only when it is worth it)."""
-        kind = self.content_type
-        compressible = kind.startswith("text/") or any(part in kind for part in ("json", "xml", "javascript"))
-        if not compressible or len(self.body) < 1024:
-            return None
-        return gzip.compress(self.body, compresslevel=6, mtime=0)
+        """The body gzipped, for clients that accept it (see `gzip_variant`)."""
+        return gzip_variant(self.body, self.content_type)
 
     @cached_property
     def gzip_etag(self) -> str:
@@ -490,7 +518,7 @@ class SnapshotMiddleware:
     def _serve(self, entry: Entry, environ: dict, start_response: StartResponse, *, stale: bool) -> Iterable[bytes]:
         if stale:
             return self._serve_stale(entry, environ, start_response)
-        gzipped = entry.gzipped is not None and "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        gzipped = entry.gzipped is not None and accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
         if_none_match = environ.get("HTTP_IF_NONE_MATCH")
         if if_none_match and _matches(if_none_match, entry.gzip_etag if gzipped else entry.etag):
             keep = {"etag", "cache-control", "cdn-cache-control", "cache-tag", "last-modified", "vary"}

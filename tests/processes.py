@@ -294,7 +294,11 @@ class GunicornServer:
             env=self.env,
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
-            start_new_session=True,
+            # A process group of its own (stopped as one) in the caller's session: a new session would also be a
+            # scheduling group of its own (Linux's autogroup, on by default), and the kernel would share the CPU
+            # half and half between gunicorn and bench/public's wrk (in the caller's group, with nginx) rather
+            # than thread by thread, which held our answers from memory to ~1.35x bare Django instead of ~1.5x.
+            process_group=0,
         )
 
         def listening() -> bool:

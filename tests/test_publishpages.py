@@ -1,6 +1,7 @@
 """Publishing snapshots to files (`manage.py publishpages`, and after each rebuild when SNAPSHOT_PUBLISH_DIR is
 set): a tree per host a static server maps URLs onto, with the bytes the live site serves."""
 
+import gzip
 import io
 import re
 from pathlib import Path
@@ -53,13 +54,21 @@ def test_publishpages_writes_a_tree_per_host_with_the_served_bytes(page, compone
         "/api/v2/scheduled-maintenances/upcoming.json": "api/v2/scheduled-maintenances/upcoming.json",
         "/api/v2/scheduled-maintenances/active.json": "api/v2/scheduled-maintenances/active.json",
     }
-    written = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
-    assert written == set(expected.values())
-    # The bytes a visitor gets from the live site.
+    # The bytes a visitor gets from the live site, and beside each text file of 1 KiB or more the gzipped bytes
+    # a browser gets from it (for nginx's `gzip_static`).
     snapshots.cache.clear()
+    gzipped = set()
     for url, name in expected.items():
         status, _, body = get(url)
         assert (status, (root / name).read_bytes()) == (200, body), url
+        status, headers, compressed = get(url, **{"Accept-Encoding": "gzip, deflate, br, zstd"})
+        if headers.get("Content-Encoding") == "gzip":
+            assert (status, (root / f"{name}.gz").read_bytes()) == (200, compressed), url
+            assert gzip.decompress(compressed) == body
+            gzipped.add(f"{name}.gz")
+    assert {"index.html.gz", "history/index.html.gz", "api/v2/summary.json.gz"} <= gzipped
+    written = {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    assert written == set(expected.values()) | gzipped
     assert (tmp_path / "cache-tags" / f"{HOST}.map").read_text() == f"{HOST} page-{page.pk};\n"
     assert not list(tmp_path.rglob(".tmp-*"))
     assert out.getvalue().splitlines()[-1] == f"Published 1 page(s) to {tmp_path}"
@@ -104,6 +113,19 @@ def test_nginx_serves_files_with_the_live_headers():
     assert added["CDN-Cache-Control"].startswith(f"public, max-age={settings.SNAPSHOT_CDN_MAX_AGE},")
     assert added["Cache-Tag"] == "$sp_cache_tag"
     assert "etag on;" in conf
+    # The `.gz` files publishpages writes are sent to clients that accept gzip, with `Vary: Accept-Encoding`.
+    assert "gzip_static on;" in conf and "gzip_vary on;" in conf
+
+
+def test_a_file_that_stops_being_worth_compressing_leaves_no_stale_gz(page, component, tmp_path):
+    prerender.rebuild(page.pk)
+    prerender.publish_page(page, tmp_path)
+    target = tmp_path / HOST / "api/v2/status.json"
+    stale = target.with_name("status.json.gz")
+    assert not stale.exists()  # a few hundred bytes: not compressed
+    stale.write_bytes(b"an older, larger body's gzip")
+    prerender.publish_page(page, tmp_path)
+    assert target.exists() and not stale.exists()
 
 
 def test_nginx_carries_every_security_header_of_a_live_page(page, component):

@@ -181,6 +181,27 @@ def test_clients_that_accept_gzip_get_it_from_memory(page, component):
     assert status == 304
 
 
+@pytest.mark.parametrize(
+    "accept_encoding, gzipped",
+    [
+        ("gzip, deflate, br, zstd", True),
+        ("br;q=1.0, gzip;q=0.8, *;q=0.1", True),
+        ("GZIP", True),
+        ("x-gzip", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("gzip;q=0.000, identity", False),
+        ("*;q=0, identity", False),
+        ("deflate, br", False),
+        ("gzip;q=nonsense", False),
+        ("", False),
+    ],
+)
+def test_gzip_is_sent_only_to_a_client_that_takes_it(page, component, accept_encoding, gzipped):
+    status, headers, _ = get("/", **{"Accept-Encoding": accept_encoding})
+    assert (status, headers.get("Content-Encoding") == "gzip") == (200, gzipped)
+
+
 def test_unknown_query_parameters_and_memory_cannot_grow_the_cache(page, monkeypatch):
     for i in range(5):
         assert get(f"/?x={i}")[0] == 200
