@@ -32,7 +32,7 @@ def names_read_by_procfile() -> set[str]:
 def test_the_scan_finds_the_variables_it_should():
     # Guards the regexes: if they stopped matching, the tests below would pass vacuously.
     assert {"DATABASE_URL", "REDIS_URL", "SECRET_KEY", "VAR_DIR", "EMAIL_PORT"} <= names_read_by_settings()
-    assert {"BIND", "PORT", "WEB_CONCURRENCY", "WORKER_CONCURRENCY"} == names_read_by_procfile()
+    assert {"BIND", "PORT", "WEB_CONCURRENCY", "WEB_THREADS", "WORKER_CONCURRENCY"} == names_read_by_procfile()
 
 
 def test_env_example_documents_every_variable_settings_read():
