@@ -45,7 +45,7 @@ from statuspage.services import notify_page
 
 from .models import PageSnapshot, SnapshotBuild
 from .security import content_security_policy
-from .snapshots import ENVIRON_KEY, Entry, gzip_variant, make_entry, version_of
+from .snapshots import ENVIRON_KEY, Entry, content_type_of, gzip_variant, make_entry, version_of
 
 logger = logging.getLogger(__name__)
 
@@ -363,8 +363,7 @@ def publish_page(page: Page, directory: Path) -> list[Path]:
         kept.add(target)
         # The gzipped variant first (the bytes gunicorn sends from memory), for nginx's `gzip_static`, then the
         # file itself; a body too small or not text to compress leaves no stale `.gz` behind.
-        content_type = next((value for name, value in headers if name.lower() == "content-type"), "")
-        gzipped = gzip_variant(bytes(body), content_type)
+        gzipped = gzip_variant(bytes(body), content_type_of(headers))
         if gzipped is not None:
             write_atomically(gz_path(target), gzipped)
         else:

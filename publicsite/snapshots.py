@@ -64,6 +64,10 @@ def gzip_variant(body: bytes, content_type: str) -> bytes | None:
     return gzip.compress(body, compresslevel=9, mtime=0)
 
 
+def content_type_of(headers: Iterable[tuple[str, str]]) -> str:
+    return next((value for name, value in headers if name.lower() == "content-type"), "")
+
+
 @functools.lru_cache(maxsize=64)
 def accepts_gzip(accept_encoding: str) -> bool:
     """Whether an Accept-Encoding header takes gzip: named (or `*`) with a weight above 0 (RFC 9110 §12.5.3).
@@ -98,7 +102,7 @@ class Entry:
 
     @cached_property
     def content_type(self) -> str:
-        return next((v for k, v in self.headers if k.lower() == "content-type"), "")
+        return content_type_of(self.headers)
 
     @cached_property
     def gzipped(self) -> bytes | None:
@@ -463,8 +467,7 @@ _STALE_NOTICE = (
 
 
 def _stale_body(entry: Entry) -> bytes:
-    content_type = next((v for k, v in entry.headers if k.lower() == "content-type"), "")
-    if not content_type.startswith("text/html") or b"<main" not in entry.body:
+    if not entry.content_type.startswith("text/html") or b"<main" not in entry.body:
         return entry.body
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(entry.stored_at)).encode()
     notice = _STALE_NOTICE % (stamp, stamp.replace(b"T", b" ").replace(b"Z", b" UTC"))

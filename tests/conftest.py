@@ -23,6 +23,22 @@ def component(page):
     return make_component(page, "API")
 
 
+@pytest.fixture
+def prerendered_snapshots(settings, monkeypatch):
+    """Pre-rendered snapshots (publicsite.prerender) on an empty process cache: pages on hosts of their own, versions
+    read when a test calls poll_once() (no background thread), nothing published to files."""
+    from publicsite import snapshots
+
+    settings.STATUSPAGE_DOMAIN = "status.example"
+    settings.ALLOWED_HOSTS = ["*"]
+    settings.SNAPSHOT_PRERENDER = True
+    settings.SNAPSHOT_PUBLISH_DIR = ""
+    snapshots.cache.clear()
+    monkeypatch.setattr(snapshots.poller, "ensure_running", lambda: None)
+    yield
+    snapshots.cache.clear()
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # Staff users are created in many admin tests; the production hasher is slow by design.

@@ -20,17 +20,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(autouse=True)
-def _setup(settings, monkeypatch):
-    settings.STATUSPAGE_DOMAIN = "status.example"
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.SNAPSHOT_PRERENDER = True
-    settings.SNAPSHOT_PUBLISH_DIR = ""
-    snapshots.cache.clear()
-    monkeypatch.setattr(snapshots.poller, "ensure_running", lambda: None)
+def _setup(prerendered_snapshots, monkeypatch):
     pages: list[str] = []
     monkeypatch.setattr(prerender, "enqueue_rebuild", pages.append)
-    yield pages
-    snapshots.cache.clear()
+    return pages
 
 
 def test_publishpages_writes_a_tree_per_host_with_the_served_bytes(page, component, tmp_path):

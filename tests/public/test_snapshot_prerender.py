@@ -15,19 +15,7 @@ from publicsite import prerender, snapshots
 from publicsite.models import PageSnapshot, SnapshotBuild
 from tests.public.test_snapshots import HOST, get
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(settings, monkeypatch):
-    settings.STATUSPAGE_DOMAIN = "status.example"
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.SNAPSHOT_PRERENDER = True
-    settings.SNAPSHOT_PUBLISH_DIR = ""
-    snapshots.cache.clear()
-    monkeypatch.setattr(snapshots.poller, "ensure_running", lambda: None)
-    yield
-    snapshots.cache.clear()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("prerendered_snapshots")]
 
 
 @pytest.fixture(autouse=True)

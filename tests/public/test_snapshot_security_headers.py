@@ -31,16 +31,8 @@ POLICY = (
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(settings, monkeypatch):
-    settings.STATUSPAGE_DOMAIN = "status.example"
-    settings.ALLOWED_HOSTS = ["*"]
-    settings.SNAPSHOT_PRERENDER = True
-    settings.SNAPSHOT_PUBLISH_DIR = ""
-    snapshots.cache.clear()
-    monkeypatch.setattr(snapshots.poller, "ensure_running", lambda: None)
+def _fresh_cache(prerendered_snapshots, monkeypatch):
     monkeypatch.setattr(prerender, "enqueue_rebuild", lambda page_id: None)  # the tests rebuild themselves
-    yield
-    snapshots.cache.clear()
 
 
 @pytest.fixture

@@ -227,18 +227,24 @@ def in_thread(function):
     return threading.Thread(target=run)
 
 
-def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, component):
-    first = get("/api/v2/summary.json")[2]
+def slow_django() -> tuple[snapshots.SnapshotMiddleware, threading.Event, threading.Event, list[str]]:
+    """The snapshot layer in front of a Django that holds each render until `release` is set: (the app, `entered`
+    once a render started, `release`, the paths rendered)."""
     entered, release = threading.Event(), threading.Event()
-    renders = []
+    renders: list[str] = []
 
-    def slow_django(environ, start_response):
+    def django(environ, start_response):
         renders.append(environ["PATH_INFO"])
         entered.set()
         release.wait(10)
         return django_application(environ, start_response)
 
-    app = snapshots.SnapshotMiddleware(slow_django)
+    return snapshots.SnapshotMiddleware(django), entered, release, renders
+
+
+def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, component):
+    first = get("/api/v2/summary.json")[2]
+    app, entered, release, renders = slow_django()
     incident_create(page=page, name="API down", status="investigating", body="Looking.")
     rendered = []
     renderer = in_thread(lambda: rendered.append(get("/api/v2/summary.json", app=app)))
@@ -257,16 +263,7 @@ def test_one_thread_renders_a_change_while_the_others_answer_from_memory(page, c
 
 
 def test_a_url_not_kept_yet_is_rendered_once_for_a_crowd(page, component):
-    entered, release = threading.Event(), threading.Event()
-    renders = []
-
-    def slow_django(environ, start_response):
-        renders.append(environ["PATH_INFO"])
-        entered.set()
-        release.wait(10)
-        return django_application(environ, start_response)
-
-    app = snapshots.SnapshotMiddleware(slow_django)
+    app, entered, release, renders = slow_django()
     answers = []
     crowd = [in_thread(lambda: answers.append(get("/api/v2/summary.json", app=app))) for _ in range(4)]
     crowd[0].start()
